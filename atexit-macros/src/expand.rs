@@ -1,0 +1,256 @@
+//! Generates the code for `#[on_exit]`: the function as written, plus one element of
+//! the runtime's link-time slice describing it.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, Error, ImplItem, Item, ItemImpl, LitStr, Result, ReturnType,
+    Signature, Type,
+};
+
+use crate::args::Args;
+
+/// The facade's hidden, versioned module that generated code goes through.
+fn private() -> TokenStream {
+    quote!(::atexit::__private_v0_1)
+}
+
+pub fn on_exit(args: TokenStream, item: TokenStream) -> Result<TokenStream> {
+    match syn::parse2::<Item>(item)? {
+        Item::Fn(function) => {
+            let args: Args = syn::parse2(args)?;
+            check_signature(&function.sig)?;
+            let ident = &function.sig.ident;
+            let handler = handler_element(&args, &function.sig, quote!(#ident), None);
+            Ok(quote! {
+                #function
+                #handler
+            })
+        }
+        Item::Impl(block) => {
+            if !args.is_empty() {
+                return Err(Error::new_spanned(
+                    args,
+                    "`#[on_exit]` on an `impl` block takes no options: give them to the functions marked inside",
+                ));
+            }
+            expand_impl(block)
+        }
+        other => Err(Error::new_spanned(
+            other,
+            "`#[on_exit]` goes on a function, or on an `impl` block whose associated functions are marked `#[on_exit]`",
+        )),
+    }
+}
+
+/// An `impl` block: every associated function marked `#[on_exit]` inside becomes a
+/// handler. A static cannot live in an `impl`, so the elements go after the block,
+/// where the functions are reached through the type.
+fn expand_impl(mut block: ItemImpl) -> Result<TokenStream> {
+    if let Some(trait_) = &block.trait_ {
+        return Err(Error::new_spanned(
+            &trait_.1,
+            "`#[on_exit]` goes on inherent `impl` blocks, not trait implementations",
+        ));
+    }
+    if !block.generics.params.is_empty() {
+        return Err(Error::new_spanned(
+            &block.generics,
+            "`#[on_exit]` cannot go on a generic `impl` block: a handler is one concrete function",
+        ));
+    }
+    let self_ty = &*block.self_ty;
+    let type_name = type_display(self_ty);
+    let mut elements = Vec::new();
+    for item in &mut block.items {
+        let ImplItem::Fn(function) = item else {
+            continue;
+        };
+        let Some(args) = take_on_exit_args(&mut function.attrs)? else {
+            continue;
+        };
+        check_signature(&function.sig)?;
+        let ident = &function.sig.ident;
+        elements.push(handler_element(
+            &args,
+            &function.sig,
+            quote!(<#self_ty>::#ident),
+            Some(&type_name),
+        ));
+    }
+    if elements.is_empty() {
+        return Err(Error::new(
+            Span::call_site(),
+            "this `impl` block has no function marked `#[on_exit]`",
+        ));
+    }
+    Ok(quote! {
+        #block
+        #(#elements)*
+    })
+}
+
+/// Removes the `#[on_exit]` attributes of an associated function and returns their
+/// options; `None` if it has none.
+fn take_on_exit_args(attrs: &mut Vec<Attribute>) -> Result<Option<Args>> {
+    let is_on_exit = |attr: &Attribute| {
+        attr.path()
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "on_exit")
+    };
+    let mut marks = attrs.iter().filter(|attr| is_on_exit(attr));
+    let Some(first) = marks.next() else {
+        return Ok(None);
+    };
+    if let Some(second) = marks.next() {
+        return Err(Error::new_spanned(second, "`#[on_exit]` is given twice"));
+    }
+    let args = match &first.meta {
+        syn::Meta::Path(_) => Args::default(),
+        _ => first.parse_args()?,
+    };
+    attrs.retain(|attr| !is_on_exit(attr));
+    Ok(Some(args))
+}
+
+/// A handler is called with no arguments by the runtime, once, at exit.
+fn check_signature(sig: &Signature) -> Result<()> {
+    if let Some(receiver) = sig.receiver() {
+        return Err(Error::new_spanned(
+            receiver,
+            "`#[on_exit]` functions cannot take `self`: there is no value to call them on at exit; register a closure that owns the value with `atexit::register` instead",
+        ));
+    }
+    if !sig.inputs.is_empty() {
+        return Err(Error::new_spanned(
+            &sig.inputs,
+            "`#[on_exit]` functions take no arguments; to pass values, register a closure with `atexit::register(move || ...)`",
+        ));
+    }
+    if let Some(asyncness) = &sig.asyncness {
+        return Err(Error::new_spanned(
+            asyncness,
+            "`#[on_exit]` functions cannot be `async`: no executor runs at exit",
+        ));
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        return Err(Error::new_spanned(
+            unsafety,
+            "`#[on_exit]` functions cannot be `unsafe`: the runtime has no way to uphold their contract",
+        ));
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        return Err(Error::new_spanned(
+            &sig.generics,
+            "`#[on_exit]` functions cannot be generic: a handler is one concrete function",
+        ));
+    }
+    if let Some(variadic) = &sig.variadic {
+        return Err(Error::new_spanned(
+            variadic,
+            "`#[on_exit]` functions take no arguments",
+        ));
+    }
+    if let ReturnType::Type(_, ty) = &sig.output {
+        if !returns_unit_or_result(ty) {
+            return Err(Error::new_spanned(
+                ty,
+                "`#[on_exit]` functions must return `()` or `Result<(), E>` with `E: Display`",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `()`, or a path whose last segment is `Result` (so `io::Result<()>` and aliases
+/// named `Result` pass here; the type checker checks the rest).
+fn returns_unit_or_result(ty: &Type) -> bool {
+    match ty {
+        Type::Tuple(tuple) => tuple.elems.is_empty(),
+        Type::Paren(inner) => returns_unit_or_result(&inner.elem),
+        Type::Path(path) => path.qself.is_none()
+            && path
+                .path
+                .segments
+                .last()
+                .is_some_and(|segment| segment.ident == "Result"),
+        _ => false,
+    }
+}
+
+/// One element of the runtime's slice for the function at `path`.
+fn handler_element(
+    args: &Args,
+    sig: &Signature,
+    path: TokenStream,
+    type_name: Option<&str>,
+) -> TokenStream {
+    let private = private();
+    let ident = &sig.ident;
+    let name = match (&args.name, type_name) {
+        (Some(name), _) => name.to_token_stream(),
+        (None, Some(type_name)) => {
+            let suffix = LitStr::new(&format!("::{type_name}::{ident}"), ident.span());
+            quote!(::core::concat!(::core::module_path!(), #suffix))
+        }
+        (None, None) => {
+            let suffix = LitStr::new(&format!("::{ident}"), ident.span());
+            quote!(::core::concat!(::core::module_path!(), #suffix))
+        }
+    };
+    let priority = match &args.priority {
+        // A named constant makes the type checker point at the expression itself.
+        Some(priority) => quote_spanned! {priority.span()=>
+            {
+                const PRIORITY: ::core::primitive::i32 = #priority;
+                PRIORITY
+            }
+        },
+        None => quote!(0),
+    };
+    let call_span = match &sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => ident.span(),
+    };
+    let call = quote_spanned! {call_span=>
+        #private::HandlerReturn::into_outcome(#path())
+    };
+    let location = quote_spanned! {ident.span()=>
+        ::core::file!(), ::core::line!(), ::core::column!()
+    };
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            #[#private::linkme::distributed_slice(#private::ATEXIT_V0_1_HANDLERS)]
+            #[linkme(crate = #private::linkme)]
+            static HANDLER: #private::StaticHandler = #private::StaticHandler::new(
+                {
+                    fn run() -> ::core::result::Result<(), ::std::string::String> {
+                        #call
+                    }
+                    run
+                },
+                {
+                    fn function_type() -> ::core::any::TypeId {
+                        #private::type_id_of(&#path)
+                    }
+                    function_type
+                },
+                #name,
+                ::core::module_path!(),
+                #location,
+                #priority,
+            );
+        };
+    }
+}
+
+/// How a type is written, for handler names: `Service`, `crate::Service`.
+fn type_display(ty: &Type) -> String {
+    ty.to_token_stream()
+        .to_string()
+        .replace(" :: ", "::")
+        .replace(' ', "")
+}

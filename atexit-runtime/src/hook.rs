@@ -1,0 +1,71 @@
+//! The one libc `atexit` registration, and the `fork` hooks.
+//!
+//! A constructor installs both before `main`, doing constant work whatever the number
+//! of handlers. The dynamic API installs them too on first use, in case the linker
+//! dropped the constructor's object file; every static handler also points at
+//! [`ANCHOR`], defined here, so a binary with static handlers always links this file.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::{registry, run, statics};
+
+/// An item every static handler refers to; see the module docs.
+#[doc(hidden)]
+pub struct Anchor;
+
+#[doc(hidden)]
+pub static ANCHOR: Anchor = Anchor;
+
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+#[ctor::ctor(unsafe)]
+fn install_before_main() {
+    ensure_installed();
+}
+
+/// Installs the exit hook and the fork hooks, once.
+#[inline]
+pub(crate) fn ensure_installed() {
+    if !INSTALLED.load(Ordering::Acquire) {
+        install();
+    }
+}
+
+#[cold]
+fn install() {
+    if INSTALLED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // SAFETY: `at_process_exit` is an `extern "C" fn()` that never unwinds (it catches
+    // every panic) and lives as long as the program.
+    let failed = unsafe { libc::atexit(at_process_exit) } != 0;
+    if failed {
+        run::report_internal("could not install the exit hook: libc's atexit failed");
+    }
+    // SAFETY: all three are `extern "C" fn()`s that never unwind; they only take or
+    // release the registry lock and move values, as `pthread_atfork` requires.
+    unsafe {
+        libc::pthread_atfork(
+            Some(before_fork),
+            Some(after_fork_in_parent),
+            Some(after_fork_in_child),
+        );
+    }
+}
+
+extern "C" fn at_process_exit() {
+    run::at_process_exit();
+}
+
+extern "C" fn before_fork() {
+    registry::fork::before();
+}
+
+extern "C" fn after_fork_in_parent() {
+    registry::fork::after_in_parent();
+}
+
+extern "C" fn after_fork_in_child() {
+    statics::disown_after_fork();
+    registry::fork::after_in_child();
+}

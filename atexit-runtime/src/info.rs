@@ -1,0 +1,163 @@
+//! What [`handlers`](crate::handlers) reports about the pending handlers.
+
+use std::fmt;
+
+use crate::registry;
+use crate::statics;
+
+/// A pending exit handler, as [`handlers`](crate::handlers) lists it.
+///
+/// `Display` prints one line; [`HandlerInfo::table`] prints a list as a table.
+///
+/// ```
+/// let handle = atexit::register_with(3, || {});
+/// let info = &atexit::handlers()[0];
+/// assert_eq!(info.priority(), 3);
+/// assert!(!info.is_static());
+/// assert_eq!(info.file(), file!());
+/// # atexit::unregister(handle);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerInfo {
+    name: &'static str,
+    priority: i32,
+    file: &'static str,
+    line: u32,
+    is_static: bool,
+}
+
+impl HandlerInfo {
+    /// The handler's name: the `name = "…"` given to `#[on_exit]`, else the function's
+    /// path; for a dynamic handler, the type name of the closure or function.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    /// The priority; handlers with a higher priority run first.
+    pub fn priority(&self) -> i32 {
+        self.priority
+    }
+
+    /// The source file that declared or registered the handler.
+    pub fn file(&self) -> &str {
+        self.file
+    }
+
+    /// The line in [`file`](Self::file).
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+
+    /// Whether the handler was declared with `#[on_exit]` rather than registered.
+    pub fn is_static(&self) -> bool {
+        self.is_static
+    }
+
+    /// Formats a list of handlers as an aligned table, one row each.
+    ///
+    /// ```
+    /// let handle = atexit::register(|| {});
+    /// let table = atexit::HandlerInfo::table(&atexit::handlers()).to_string();
+    /// assert!(table.starts_with("  # priority  kind"));
+    /// assert!(table.contains("dynamic"));
+    /// # atexit::unregister(handle);
+    /// ```
+    pub fn table(handlers: &[HandlerInfo]) -> HandlerTable<'_> {
+        HandlerTable { handlers }
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.is_static {
+            "static"
+        } else {
+            "dynamic"
+        }
+    }
+}
+
+impl fmt::Display for HandlerInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (priority {}, {}, {}:{})",
+            self.name,
+            self.priority,
+            self.kind(),
+            self.file,
+            self.line
+        )
+    }
+}
+
+/// A list of handlers displayed as a table; made by [`HandlerInfo::table`].
+#[derive(Debug, Clone, Copy)]
+pub struct HandlerTable<'a> {
+    handlers: &'a [HandlerInfo],
+}
+
+impl fmt::Display for HandlerTable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name_width = self
+            .handlers
+            .iter()
+            .map(|handler| handler.name.len())
+            .chain([4])
+            .max()
+            .unwrap_or(4);
+        writeln!(
+            f,
+            "{:>3} {:>8}  {:<7}  {:<name_width$}  location",
+            "#", "priority", "kind", "name"
+        )?;
+        for (position, handler) in self.handlers.iter().enumerate() {
+            writeln!(
+                f,
+                "{:>3} {:>8}  {:<7}  {:<name_width$}  {}:{}",
+                position + 1,
+                handler.priority,
+                handler.kind(),
+                handler.name,
+                handler.file,
+                handler.line
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The pending handlers in the order they will run, merged the way the exit run
+/// merges them: by priority, dynamic before static at equal priority.
+pub(crate) fn handlers() -> Vec<HandlerInfo> {
+    let dynamic = registry::snapshot().into_iter().map(|entry| HandlerInfo {
+        name: entry.name,
+        priority: entry.priority,
+        file: entry.location.file(),
+        line: entry.location.line(),
+        is_static: false,
+    });
+    let owned_statics = if statics::owned() {
+        statics::exit_order()
+    } else {
+        &[]
+    };
+    let mut statics = owned_statics
+        .iter()
+        .filter(|handler| handler.is_pending())
+        .map(|handler| HandlerInfo {
+            name: handler.name(),
+            priority: handler.priority(),
+            file: handler.file(),
+            line: handler.line(),
+            is_static: true,
+        })
+        .peekable();
+    let mut merged = Vec::new();
+    for entry in dynamic {
+        while let Some(handler) = statics.next_if(|handler| handler.priority > entry.priority) {
+            merged.push(handler);
+        }
+        merged.push(entry);
+    }
+    merged.extend(statics);
+    merged
+}

@@ -1,0 +1,276 @@
+//! The runtime of the [`atexit`](https://docs.rs/atexit) crate: the slice of
+//! `#[on_exit]` handlers, the registry of dynamic ones, and the exit hook that runs
+//! them. Depend on `atexit`, which re-exports everything public here; the items
+//! documented there are the supported API.
+//!
+//! Modules, by what they hold:
+//! - `statics`: the link-time slice of `#[on_exit]` handlers and their exit order;
+//! - `registry`: the dynamic handlers, by priority, newest on top;
+//! - `payload`: the type-erased closure a dynamic handler stores;
+//! - `run`: the exit run, failure reports, `atexit::exit`, tracing and the watchdog;
+//! - `hook`: the libc `atexit` and `fork` hooks, installed before `main`;
+//! - `info`: what `handlers()` reports;
+//! - `signals`: `catch_signals`.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs, unsafe_op_in_unsafe_fn)]
+
+mod guard;
+mod hook;
+mod info;
+mod payload;
+mod registry;
+mod run;
+#[cfg(feature = "signals")]
+mod signals;
+mod statics;
+
+use std::any::TypeId;
+use std::panic::Location;
+use std::time::Duration;
+
+pub use guard::{guard, Guard};
+pub use info::{HandlerInfo, HandlerTable};
+pub use registry::Handle;
+
+use payload::Payload;
+
+/// Registers `f` to run when the process exits, at priority 0.
+///
+/// Handlers run newest first; see [`register_with`] to order them by priority. The
+/// closure must own what it uses (`move`), so each registration captures the values
+/// of the moment it was made.
+///
+/// ```
+/// for name in ["a.txt", "b.txt"] {
+///     atexit::register(move || println!("cleanup {name}"));
+/// }
+/// assert_eq!(atexit::pending(), 2);
+/// # atexit::clear();
+/// ```
+#[track_caller]
+pub fn register<F>(f: F) -> Handle
+where
+    F: FnOnce() + Send + 'static,
+{
+    register_with(0, f)
+}
+
+/// Registers `f` to run when the process exits, at `priority`.
+///
+/// Higher priorities run first; within a priority, the newest handler runs first,
+/// and dynamic handlers run before `#[on_exit]` functions of the same priority.
+///
+/// ```
+/// atexit::register_with(-10, || println!("runs last: closes the log"));
+/// atexit::register_with(10, || println!("runs first: stops the workers"));
+/// let order: Vec<i32> = atexit::handlers().iter().map(|h| h.priority()).collect();
+/// assert_eq!(order, [10, -10]);
+/// # atexit::clear();
+/// ```
+#[track_caller]
+pub fn register_with<F>(priority: i32, f: F) -> Handle
+where
+    F: FnOnce() + Send + 'static,
+{
+    hook::ensure_installed();
+    registry::insert(priority, Payload::new(f), Location::caller())
+}
+
+/// Removes the handler `handle` names. Returns true if it was pending and now never
+/// runs; false if it already ran, is running, or was removed before.
+///
+/// The closure is dropped (not called) before this returns.
+///
+/// ```
+/// let handle = atexit::register(|| println!("this won't run"));
+/// assert!(atexit::unregister(handle));
+/// assert_eq!(atexit::pending(), 0);
+/// ```
+pub fn unregister(handle: Handle) -> bool {
+    registry::remove(&handle).is_some()
+}
+
+/// Python's `atexit.unregister(func)`: removes every pending handler that is the
+/// function `f`, and returns how many.
+///
+/// That is every `#[on_exit]` handler declared on `f` (it will not run), and every
+/// handler registered by passing `f` itself to [`register`]. Pass the function item
+/// (`unregister_fn(my_cleanup)`), not a closure or function pointer: functions are
+/// recognised by their type, which closures and pointers do not share.
+///
+/// ```
+/// fn my_cleanup() {
+///     println!("this won't run");
+/// }
+///
+/// atexit::register(my_cleanup);
+/// atexit::register(my_cleanup);
+/// assert_eq!(atexit::unregister_fn(my_cleanup), 2);
+/// assert_eq!(atexit::unregister_fn(my_cleanup), 0);
+/// ```
+pub fn unregister_fn<F: 'static>(f: F) -> usize {
+    let function = TypeId::of::<F>();
+    drop(f);
+    let removed = registry::remove_all_of_type(function);
+    let count = removed.len();
+    drop(removed);
+    count + statics::disable_function(function)
+}
+
+/// Python's `atexit._run_exitfuncs`: runs every pending handler now, in exit order.
+///
+/// Each handler runs at most once per process, however runs overlap: the handlers
+/// this runs will not run again at exit, and a handler registered later still runs
+/// then. If a handler calls [`exit`], the rest still run and then the process exits.
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// static FLUSHED: AtomicBool = AtomicBool::new(false);
+///
+/// atexit::register(|| FLUSHED.store(true, Ordering::SeqCst));
+/// atexit::run_exit_handlers();
+/// assert!(FLUSHED.load(Ordering::SeqCst));
+/// assert_eq!(atexit::pending(), 0);
+/// ```
+pub fn run_exit_handlers() {
+    run::run_now();
+}
+
+/// Python's `atexit._clear`: drops every pending handler without running it, and
+/// returns how many there were.
+///
+/// ```
+/// atexit::register(|| println!("never printed"));
+/// atexit::clear();
+/// assert_eq!(atexit::pending(), 0);
+/// ```
+pub fn clear() -> usize {
+    let removed = registry::take_all();
+    let count = removed.len();
+    drop(removed);
+    count + statics::disable_all()
+}
+
+/// The exact number of handlers that would run if the process exited now.
+///
+/// ```
+/// let before = atexit::pending();
+/// let handle = atexit::register(|| {});
+/// assert_eq!(atexit::pending(), before + 1);
+/// atexit::unregister(handle);
+/// assert_eq!(atexit::pending(), before);
+/// ```
+pub fn pending() -> usize {
+    registry::pending() + statics::pending()
+}
+
+/// The pending handlers, in the order they will run.
+///
+/// Meant for debugging and tests; [`HandlerInfo::table`] formats the list.
+///
+/// ```
+/// atexit::register_with(1, || {});
+/// for handler in atexit::handlers() {
+///     println!("{handler}");
+/// }
+/// println!("{}", atexit::HandlerInfo::table(&atexit::handlers()));
+/// # atexit::clear();
+/// ```
+pub fn handlers() -> Vec<HandlerInfo> {
+    info::handlers()
+}
+
+/// Exits the process with `code`, running the exit handlers: the one way to exit that
+/// is safe inside a handler.
+///
+/// Outside handlers it is [`std::process::exit`]. Inside a handler it ends that
+/// handler (unwinding it, so its locals are dropped), the remaining handlers still
+/// run, and the process then exits with `code`; if several handlers call it, the last
+/// call wins. `std::process::exit` inside a handler aborts the process instead and
+/// loses every remaining handler.
+///
+/// Ending a handler early needs unwinding: with `panic = "abort"` it aborts.
+///
+/// ```no_run
+/// atexit::register(|| {
+///     if std::path::Path::new("/tmp/half-written").exists() {
+///         atexit::exit(3); // the exit status now says the shutdown was not clean
+///     }
+/// });
+/// atexit::exit(0);
+/// ```
+pub fn exit(code: i32) -> ! {
+    if run::is_running_handlers() {
+        run::exit_from_handler(code)
+    }
+    std::process::exit(code)
+}
+
+/// True once the process has begun its exit run: from the libc exit hook, or from a
+/// signal caught by [`catch_signals`].
+///
+/// ```
+/// assert!(!atexit::is_exiting());
+/// ```
+pub fn is_exiting() -> bool {
+    run::is_exiting()
+}
+
+/// Sets how long each handler may run at exit, overriding `ATEXIT_TIMEOUT_MS`.
+/// `None` turns the timeout off.
+///
+/// A handler that overruns is abandoned: its name and location go to stderr, the
+/// remaining handlers run, and the process exits with the status it was exiting with.
+/// With a timeout, handlers run on a worker thread that the exiting thread watches;
+/// without one (the default) they run on the exiting thread and nothing watches them.
+///
+/// ```
+/// use std::time::Duration;
+/// atexit::set_handler_timeout(Some(Duration::from_secs(2)));
+/// ```
+pub fn set_handler_timeout(timeout: Option<Duration>) {
+    run::set_timeout(timeout);
+}
+
+/// Runs the exit handlers when SIGINT, SIGTERM, SIGHUP or SIGQUIT arrives, then dies
+/// by that same signal, so a parent or shell sees the true cause (130 after Ctrl-C
+/// in a shell, 143 after SIGTERM).
+///
+/// The handlers run on a thread of their own, never inside a signal handler; the
+/// rest of the program keeps running meanwhile. A second signal while they run ends
+/// the process at once. Calling this again does nothing.
+///
+/// ```
+/// atexit::catch_signals().expect("signal handlers installed");
+/// ```
+#[cfg(feature = "signals")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signals")))]
+pub fn catch_signals() -> std::io::Result<()> {
+    signals::catch_signals()
+}
+
+/// In a child made by `fork()`, takes over the handlers inherited from the parent,
+/// which otherwise never run in the child. Returns how many it took over.
+///
+/// By default a handler runs only in the process that registered it (`#[on_exit]`
+/// handlers belong to the process that started the program), so a forked child that
+/// exits does not delete its parent's temporary files or flush its buffers twice.
+/// A daemon that forks and lets the parent exit calls this in the child. In a
+/// process that was not forked it does nothing.
+///
+/// ```
+/// assert_eq!(atexit::adopt_inherited(), 0);
+/// ```
+pub fn adopt_inherited() -> usize {
+    let statics_before = statics::pending();
+    statics::adopt();
+    registry::fork::adopt() + statics::pending().saturating_sub(statics_before)
+}
+
+/// What the `#[on_exit]` attribute expands to. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::statics::{type_id_of, HandlerReturn, StaticHandler, ATEXIT_V0_1_HANDLERS};
+    pub use linkme;
+}
