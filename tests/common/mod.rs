@@ -1,0 +1,106 @@
+//! Spawning the example programs and checking how they exit.
+
+#![allow(dead_code)] // each test file uses its own part of this module
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::sync::Once;
+
+/// `target/debug` (or the profile the tests were built with).
+pub fn target_dir() -> PathBuf {
+    let test_exe = std::env::current_exe().expect("the test binary knows its path");
+    // target/<profile>/deps/<test binary>
+    test_exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// The path of an example of the workspace, built on demand if this test run did not
+/// build it (as when a single test file is run with `cargo test --test NAME`).
+pub fn example(name: &str) -> PathBuf {
+    static BUILD: Once = Once::new();
+    let path = target_dir().join("examples").join(name);
+    if !path.exists() {
+        BUILD.call_once(|| {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--workspace", "--examples"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building the examples failed");
+        });
+    }
+    assert!(path.exists(), "no example at {}", path.display());
+    path
+}
+
+/// A command for an example, with an environment that does not depend on the
+/// developer's: no backtraces, no tracing, no timeout.
+pub fn command(name: &str) -> Command {
+    let mut command = Command::new(example(name));
+    command
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("ATEXIT_TRACE")
+        .env_remove("ATEXIT_TIMEOUT_MS")
+        .stdin(Stdio::null());
+    command
+}
+
+/// How a spawned program ended.
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    pub status: ExitStatus,
+}
+
+impl Run {
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    pub fn signal(&self) -> Option<i32> {
+        self.status.signal()
+    }
+
+    /// Lines of stderr written by the runtime itself.
+    pub fn reports(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|line| line.starts_with("atexit: "))
+            .collect()
+    }
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Run {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            status: output.status,
+        }
+    }
+}
+
+/// Runs an example to its end.
+pub fn run(name: &str, args: &[&str]) -> Run {
+    run_command(command(name).args(args))
+}
+
+pub fn run_command(command: &mut Command) -> Run {
+    command.output().expect("the example starts").into()
+}
+
+/// A fresh, empty directory under the target directory.
+pub fn scratch_dir(test: &str) -> PathBuf {
+    let dir = target_dir().join("scratch").join(format!("{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch directory created");
+    dir
+}

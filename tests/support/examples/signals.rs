@@ -1,0 +1,26 @@
+//! `catch_signals`: the handlers run on SIGINT, SIGTERM, SIGHUP and SIGQUIT, then the
+//! process dies by the same signal.
+//!
+//! Usage: `signals [slow]`. Prints `ready` once the signals are caught, then waits.
+//! With `slow`, a handler takes two seconds, so that a second signal can arrive
+//! while it runs.
+
+use std::io::Write;
+use std::time::Duration;
+
+fn main() {
+    let slow = std::env::args().nth(1).as_deref() == Some("slow");
+    atexit::register(|| println!("cleanup ran, is_exiting={}", atexit::is_exiting()));
+    if slow {
+        atexit::register(|| {
+            println!("slow handler started");
+            std::thread::sleep(Duration::from_secs(2));
+            println!("slow handler finished");
+        });
+    }
+    atexit::catch_signals().expect("signal handlers installed");
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    std::thread::sleep(Duration::from_secs(30));
+    println!("no signal came");
+}

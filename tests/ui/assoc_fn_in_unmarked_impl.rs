@@ -1,0 +1,10 @@
+use atexit::on_exit;
+
+struct Service;
+
+impl Service {
+    #[on_exit]
+    fn shutdown() {}
+}
+
+fn main() {}

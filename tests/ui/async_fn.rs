@@ -1,0 +1,4 @@
+#[atexit::on_exit]
+async fn flush() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[atexit::on_exit]
+fn flush(path: &str, retries: u32) {
+    let _ = (path, retries);
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[atexit::on_exit]
+fn flush<T: Default>() {
+    let _ = T::default();
+}
+
+fn main() {}

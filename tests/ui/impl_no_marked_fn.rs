@@ -1,0 +1,8 @@
+struct Service;
+
+#[atexit::on_exit]
+impl Service {
+    fn shutdown() {}
+}
+
+fn main() {}

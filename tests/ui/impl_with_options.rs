@@ -1,0 +1,9 @@
+struct Service;
+
+#[atexit::on_exit(priority = 5)]
+impl Service {
+    #[on_exit]
+    fn shutdown() {}
+}
+
+fn main() {}

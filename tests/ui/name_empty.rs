@@ -1,0 +1,4 @@
+#[atexit::on_exit(name = "")]
+fn flush() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[atexit::on_exit(name = flush)]
+fn flush() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[atexit::on_exit]
+struct Cleanup;
+
+fn main() {}

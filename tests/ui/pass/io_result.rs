@@ -1,0 +1,6 @@
+#[atexit::on_exit]
+fn flush() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[atexit::on_exit(priority = -5)]
+fn flush() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[atexit::on_exit]
+fn flush() -> Result<(), String> {
+    Ok(())
+}
+
+fn main() {}

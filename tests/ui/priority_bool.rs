@@ -1,0 +1,4 @@
+#[atexit::on_exit(priority = true)]
+fn flush() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[atexit::on_exit(priority = "high")]
+fn flush() {}
+
+fn main() {}

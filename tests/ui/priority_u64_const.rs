@@ -1,0 +1,6 @@
+const LATE: u64 = 10;
+
+#[atexit::on_exit(priority = LATE)]
+fn flush() {}
+
+fn main() {}

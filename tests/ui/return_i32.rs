@@ -1,0 +1,6 @@
+#[atexit::on_exit]
+fn flush() -> i32 {
+    0
+}
+
+fn main() {}

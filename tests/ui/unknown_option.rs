@@ -1,0 +1,4 @@
+#[atexit::on_exit(order = 3)]
+fn flush() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[atexit::on_exit]
+unsafe fn flush() {}
+
+fn main() {}
