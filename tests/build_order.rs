@@ -1,0 +1,77 @@
+//! The exit order of static handlers must not depend on how the program was built,
+//! although the linker lays the slice out differently in each build.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{example, run_command, target_dir};
+
+/// Builds `order_across_builds` with a profile and extra settings in a target
+/// directory of its own (so this does not wait on the outer cargo), and runs it.
+fn build_and_run(label: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
+    let target = target_dir().join("build-order").join(label);
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "atexit-test-support", "--example", "order_across_builds"])
+        .args(args)
+        .envs(env.iter().copied())
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "{label} build failed");
+    let profile = if args.contains(&"--release") { "release" } else { "debug" };
+    let binary = target.join(profile).join("examples/order_across_builds");
+    run_lines(&binary)
+}
+
+fn run_lines(binary: &Path) -> Vec<String> {
+    let run = run_command(Command::new(binary).env("RUST_BACKTRACE", "0"));
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    run.lines().into_iter().map(str::to_owned).collect()
+}
+
+#[test]
+fn static_handlers_run_in_the_same_order_in_every_build() {
+    let debug = run_lines(&example("order_across_builds"));
+    assert_eq!(
+        debug,
+        [
+            "support: early (priority 100)",
+            "other.rs: priority 3",
+            "main.rs: priority 3",
+            "dynamic: 2",
+            "dynamic: 1",
+            "other.rs: b",
+            "other.rs: a",
+            "main.rs: c",
+            "main.rs: b",
+            "main.rs: a",
+            "support: second",
+            "support: first",
+        ],
+        "priority first, then dynamic newest first, then static in reverse declaration \
+         order: crates by name, files by path, lines from the bottom up"
+    );
+    let release = build_and_run("release", &["--release"], &[]);
+    assert_eq!(release, debug, "release build");
+    let one_unit = build_and_run(
+        "release-cgu1-lto",
+        &["--release"],
+        &[
+            ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1"),
+            ("CARGO_PROFILE_RELEASE_LTO", "fat"),
+        ],
+    );
+    assert_eq!(one_unit, debug, "codegen-units=1 with LTO");
+    let no_incremental = build_and_run(
+        "debug-cgu1-no-incremental",
+        &[],
+        &[
+            ("CARGO_PROFILE_DEV_CODEGEN_UNITS", "1"),
+            ("CARGO_INCREMENTAL", "0"),
+        ],
+    );
+    assert_eq!(no_incremental, debug, "debug, codegen-units=1, no incremental");
+}

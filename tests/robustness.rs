@@ -1,0 +1,178 @@
+//! Exit handlers in the real world: signals, hung handlers, `fork`, and threads that
+//! keep using the registry while another thread exits.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{command, run, Run};
+
+/// Starts the `signals` example and waits until it has caught the signals.
+fn start_signals(args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>) {
+    let mut child = command("signals")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the example starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    (child, stdout)
+}
+
+fn send(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+fn finish(mut child: Child, mut stdout: BufReader<std::process::ChildStdout>) -> Run {
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    Run {
+        stdout: rest,
+        stderr,
+        status,
+    }
+}
+
+#[test]
+fn caught_signals_run_the_handlers_then_kill_by_the_same_signal() {
+    for (name, number) in [("TERM", 15), ("INT", 2), ("HUP", 1), ("QUIT", 3)] {
+        let (child, stdout) = start_signals(&[]);
+        send(&child, name);
+        let run = finish(child, stdout);
+        assert_eq!(run.lines(), ["cleanup ran, is_exiting=true"], "SIG{name}");
+        assert_eq!(run.signal(), Some(number), "SIG{name}: died by the signal");
+    }
+}
+
+#[test]
+fn a_second_signal_during_a_slow_handler_ends_the_process_at_once() {
+    let (child, mut stdout) = start_signals(&["slow"]);
+    send(&child, "TERM");
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "slow handler started\n");
+    let started = Instant::now();
+    send(&child, "INT");
+    let run = finish(child, stdout);
+    assert!(started.elapsed() < Duration::from_millis(1500), "did not wait for the slow handler");
+    assert_eq!(run.signal(), Some(2), "died by the second signal");
+    assert!(!run.stdout.contains("cleanup ran"), "{}", run.stdout);
+}
+
+#[test]
+fn a_slow_handler_finishes_when_only_one_signal_comes() {
+    let (child, stdout) = start_signals(&["slow"]);
+    send(&child, "INT");
+    let run = finish(child, stdout);
+    assert_eq!(
+        run.lines(),
+        ["slow handler started", "slow handler finished", "cleanup ran, is_exiting=true"]
+    );
+    assert_eq!(run.signal(), Some(2));
+}
+
+#[test]
+fn a_hung_handler_is_abandoned_after_the_timeout_and_the_status_is_kept() {
+    let from_env = command("timeout").env("ATEXIT_TIMEOUT_MS", "200").output().unwrap();
+    let from_api = command("timeout").arg("api").output().unwrap();
+    for (run, timeout) in [(Run::from(from_env), "200ms"), (Run::from(from_api), "300ms")] {
+        assert_eq!(
+            run.lines(),
+            ["handler before the hung one ran", "handler after the hung one ran"]
+        );
+        assert_eq!(run.code(), Some(3));
+        assert_eq!(run.reports().len(), 1, "{}", run.stderr);
+        let report = run.reports()[0];
+        assert!(
+            report.starts_with("atexit: handler `timeout::main::{{closure}}` (tests/support/examples/timeout.rs:13)"),
+            "{report}"
+        );
+        assert!(report.contains(&format!("did not finish within {timeout}")), "{report}");
+    }
+}
+
+#[test]
+fn a_forked_child_runs_its_own_handlers_but_not_its_parents() {
+    let run = run("fork", &[]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    let lines = run.lines();
+    let parent = lines[0].strip_prefix("parent ").unwrap();
+    let child = lines[1]
+        .strip_prefix("child ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap();
+    assert_eq!(
+        lines,
+        [
+            format!("parent {parent}"),
+            format!("child {child} pending before adopting 0"),
+            "child pending 1".into(),
+            format!("child's own handler ran in {child}"),
+            "child exited with 0".into(),
+            format!("parent's dynamic handler ran in {parent}"),
+            format!("static handler ran in {parent}"),
+        ]
+    );
+}
+
+#[test]
+fn a_forked_child_that_adopts_runs_its_parents_handlers_too() {
+    let run = run("fork", &["adopt"]);
+    let lines = run.lines();
+    let parent = lines[0].strip_prefix("parent ").unwrap();
+    let child = lines[1]
+        .strip_prefix("child ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap();
+    assert_eq!(
+        lines,
+        [
+            format!("parent {parent}"),
+            format!("child {child} pending before adopting 0"),
+            "child adopted 2".into(),
+            "child pending 3".into(),
+            format!("child's own handler ran in {child}"),
+            format!("parent's dynamic handler ran in {child}"),
+            format!("static handler ran in {child}"),
+            "child exited with 0".into(),
+            format!("parent's dynamic handler ran in {parent}"),
+            format!("static handler ran in {parent}"),
+        ]
+    );
+}
+
+#[test]
+fn threads_churning_the_registry_while_another_exits_cannot_break_the_run() {
+    for _ in 0..5 {
+        let child = command("churn_exit")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || sender.send(child.wait_with_output()));
+        let Ok(output) = receiver.recv_timeout(Duration::from_secs(20)) else {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("deadlock: the process did not exit within 20 s");
+        };
+        let run = Run::from(output.unwrap());
+        assert_eq!(run.code(), Some(6), "{}", run.stderr);
+        assert_eq!(
+            run.lines(),
+            ["kept handlers ran [1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000], twice 0"]
+        );
+    }
+}

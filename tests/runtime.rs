@@ -1,0 +1,128 @@
+//! The runtime's behaviour at exit, proven by processes that exit: failures, threads,
+//! the registry during the exit run, `atexit::exit`, tracing, other crates' handlers.
+
+mod common;
+
+use common::{command, run, run_command};
+
+#[test]
+fn every_third_of_1000_handlers_panics_and_the_rest_run_with_the_status_kept() {
+    let run = run("panics", &[]);
+    assert_eq!(run.code(), Some(5));
+    assert_eq!(run.lines(), ["ran 666"]);
+    let reports = run.reports();
+    assert_eq!(reports.len(), 334, "one report per panicking handler");
+    assert!(reports.iter().all(|line| line
+        .starts_with("atexit: handler `panics::main::{{closure}}` (tests/support/examples/panics.rs:")
+        && line.contains(") panicked: handler ")));
+    // Newest first: handler 999 was registered last and panics first.
+    assert!(reports[0].ends_with("panicked: handler 999 fails"), "{}", reports[0]);
+}
+
+#[test]
+fn threads_registering_10000_each_run_every_handler_exactly_once() {
+    for threads in ["1", "4", "8"] {
+        let run = run("threads", &[threads]);
+        let total: usize = threads.parse::<usize>().unwrap() * 10_000;
+        assert_eq!(
+            run.lines(),
+            [
+                format!("pending {}", total + 1),
+                format!("ran {total} of {total}, twice 0")
+            ]
+        );
+        assert_eq!(run.code(), Some(0));
+    }
+}
+
+#[test]
+fn a_handler_registered_during_the_exit_run_runs_once() {
+    let run = run("during_exit", &["register"]);
+    assert_eq!(
+        run.lines(),
+        [
+            "main returns",
+            "registering handler ran",
+            "registered during exit ran",
+            "oldest handler ran, is_exiting=true"
+        ]
+    );
+    assert_eq!(run.code(), Some(0));
+}
+
+#[test]
+fn a_handler_can_unregister_one_that_would_run_after_it() {
+    let run = run("during_exit", &["unregister"]);
+    assert_eq!(
+        run.lines(),
+        [
+            "main returns",
+            "unregistering handler ran: removed=true",
+            "oldest handler ran, is_exiting=true"
+        ]
+    );
+}
+
+#[test]
+fn atexit_exit_in_handlers_ends_them_runs_the_rest_and_the_last_code_wins() {
+    let run = run("during_exit", &["exit"]);
+    assert_eq!(
+        run.lines(),
+        [
+            "main returns",
+            "first exit handler: calling atexit::exit(7)",
+            "second exit handler: calling atexit::exit(9)",
+            "oldest handler ran, is_exiting=true"
+        ]
+    );
+    assert_eq!(run.code(), Some(9));
+    assert!(run.reports().is_empty(), "exiting is not a failure: {}", run.stderr);
+}
+
+#[test]
+fn std_process_exit_in_a_handler_aborts_which_is_why_atexit_exit_exists() {
+    let run = run("during_exit", &["std_exit"]);
+    assert_eq!(run.signal(), Some(6), "SIGABRT");
+    assert!(run.stderr.contains("std::process::exit called re-entrantly"));
+    assert!(!run.stdout.contains("oldest handler ran"), "the rest was lost");
+}
+
+#[test]
+fn a_library_crates_handlers_run_in_a_binary_that_uses_it() {
+    let run = run("linked", &[]);
+    assert_eq!(
+        run.lines(),
+        [
+            "support linked",
+            "support: early (priority 100)",
+            "binary: own handler",
+            "support: second",
+            "support: first"
+        ]
+    );
+}
+
+#[test]
+fn a_library_crate_nothing_refers_to_is_not_linked() {
+    let run = run("unlinked", &[]);
+    assert_eq!(
+        run.lines(),
+        ["support handlers pending: 0", "binary: own handler"],
+        "the documented caveat: `use atexit_test_support as _;` is needed"
+    );
+}
+
+#[test]
+fn atexit_trace_logs_each_handler_with_its_location_and_duration() {
+    let run = run_command(command("basic").env("ATEXIT_TRACE", "1"));
+    let reports = run.reports();
+    assert_eq!(reports.len(), 4, "{reports:?}");
+    assert_eq!(
+        reports[0],
+        "atexit: running `basic::main::{{closure}}` (examples/basic.rs:17)"
+    );
+    assert!(reports[1].starts_with("atexit: finished `basic::main::{{closure}}` (examples/basic.rs:17) in "));
+    assert_eq!(reports[2], "atexit: running `basic::cleanup` (examples/basic.rs:14)");
+    assert!(reports[3].starts_with("atexit: finished `basic::cleanup`"));
+    assert_eq!(run.lines().len(), 3, "tracing goes to stderr only");
+}
