@@ -50,7 +50,15 @@ fn priority(value: Expr) -> Result<Expr> {
         match lit {
             Lit::Int(int) => {
                 int.base10_parse::<i32>().map_err(|_| {
-                    Error::new_spanned(int, "the priority must fit in an `i32`")
+                    Error::new_spanned(
+                        int,
+                        format!(
+                            "the priority must fit in an `i32` ({}..={}), and {} does not",
+                            i32::MIN,
+                            i32::MAX,
+                            int.base10_digits()
+                        ),
+                    )
                 })?;
             }
             _ => {

@@ -1,7 +1,7 @@
 //! Generates the code for `#[on_exit]`: the function as written, plus one element of
 //! the runtime's link-time slice describing it.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{
@@ -80,8 +80,8 @@ fn expand_impl(mut block: ItemImpl) -> Result<TokenStream> {
         ));
     }
     if elements.is_empty() {
-        return Err(Error::new(
-            Span::call_site(),
+        return Err(Error::new_spanned(
+            self_ty,
             "this `impl` block has no function marked `#[on_exit]`",
         ));
     }
@@ -94,11 +94,14 @@ fn expand_impl(mut block: ItemImpl) -> Result<TokenStream> {
 /// Removes the `#[on_exit]` attributes of an associated function and returns their
 /// options; `None` if it has none.
 fn take_on_exit_args(attrs: &mut Vec<Attribute>) -> Result<Option<Args>> {
+    // `#[on_exit]` (imported) or `#[atexit::on_exit]`; another crate's `on_exit` is
+    // left alone.
     let is_on_exit = |attr: &Attribute| {
-        attr.path()
-            .segments
-            .last()
-            .is_some_and(|segment| segment.ident == "on_exit")
+        let path = attr.path();
+        path.is_ident("on_exit")
+            || (path.segments.len() == 2
+                && path.segments[0].ident == "atexit"
+                && path.segments[1].ident == "on_exit")
     };
     let mut marks = attrs.iter().filter(|attr| is_on_exit(attr));
     let Some(first) = marks.next() else {
@@ -141,10 +144,16 @@ fn check_signature(sig: &Signature) -> Result<()> {
             "`#[on_exit]` functions cannot be `unsafe`: the runtime has no way to uphold their contract",
         ));
     }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+    if !sig.generics.params.is_empty() {
         return Err(Error::new_spanned(
             &sig.generics,
             "`#[on_exit]` functions cannot be generic: a handler is one concrete function",
+        ));
+    }
+    if let Some(where_clause) = &sig.generics.where_clause {
+        return Err(Error::new_spanned(
+            where_clause,
+            "`#[on_exit]` functions cannot have a `where` clause: a handler is one concrete function",
         ));
     }
     if let Some(variadic) = &sig.variadic {
@@ -214,8 +223,17 @@ fn handler_element(
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => ident.span(),
     };
-    let call = quote_spanned! {call_span=>
-        #private::HandlerReturn::into_outcome(#path())
+    // Naming the return type makes a type error cover all of it. The element lives
+    // outside the `impl`, where `Self` means nothing, so such types are inferred.
+    let call = match &sig.output {
+        ReturnType::Type(_, ty) if !mentions_self(ty.to_token_stream()) => {
+            quote_spanned! {call_span=>
+                <#ty as #private::HandlerReturn>::into_outcome(#path())
+            }
+        }
+        _ => quote_spanned! {call_span=>
+            #private::HandlerReturn::into_outcome(#path())
+        },
     };
     let location = quote_spanned! {ident.span()=>
         ::core::file!(), ::core::line!(), ::core::column!()
@@ -245,6 +263,14 @@ fn handler_element(
             );
         };
     }
+}
+
+fn mentions_self(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        TokenTree::Ident(ident) => ident == "Self",
+        TokenTree::Group(group) => mentions_self(group.stream()),
+        _ => false,
+    })
 }
 
 /// How a type is written, for handler names: `Service`, `crate::Service`.
