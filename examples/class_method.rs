@@ -12,7 +12,10 @@ static INSTANCES: Mutex<Vec<Service>> = Mutex::new(Vec::new());
 #[atexit::on_exit]
 impl Service {
     fn start(name: &str) {
-        INSTANCES.lock().unwrap().push(Service { name: name.into() });
+        INSTANCES
+            .lock()
+            .unwrap()
+            .push(Service { name: name.into() });
     }
 
     fn cleanup(&self) {

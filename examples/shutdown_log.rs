@@ -7,7 +7,9 @@ use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn main() {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "shutdown.log".into());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "shutdown.log".into());
     atexit::register(move || {
         let seconds = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -17,8 +19,11 @@ fn main() {
             .append(true)
             .open(&path)
             .expect("the log file opens");
-        writeln!(log, "Program terminated at {seconds} (seconds since the Unix epoch)")
-            .expect("the log line is written");
+        writeln!(
+            log,
+            "Program terminated at {seconds} (seconds since the Unix epoch)"
+        )
+        .expect("the log line is written");
     });
     println!("Working...");
 }

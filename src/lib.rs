@@ -1,7 +1,160 @@
-//! (user guide: written below)
+//! Cleanup that runs when the process exits: Python's `atexit`, for Rust.
+//!
+//! Functions marked [`#[on_exit]`](on_exit) are gathered by the linker and run when
+//! the process exits, beside a dynamic API ([`register`], [`unregister`], [`guard`]).
+//! Handlers run newest first, ordered by the priorities they declare, also after
+//! [`std::process::exit`], after a panic in `main`, and (with [`catch_signals`]) after
+//! Ctrl-C or `kill`.
+//!
+//! ```
+//! #[atexit::on_exit]
+//! fn flush_logs() {
+//!     println!("flushing the logs");
+//! }
+//!
+//! fn main() {
+//!     let path = std::env::temp_dir().join("atexit-doc-example.tmp");
+//!     std::fs::write(&path, "scratch").unwrap();
+//!     atexit::register(move || {
+//!         let _ = std::fs::remove_file(&path);
+//!     });
+//!     // ... on exit: the file is removed, then the logs are flushed.
+//! }
+//! ```
+//!
+//! # Python to Rust
+//!
+//! | Python | Rust |
+//! |---|---|
+//! | `atexit.register(func)` | [`register(func)`](register) |
+//! | `atexit.register(func, *args)` | `register(move \|\| func(args))` |
+//! | `@atexit.register` | [`#[atexit::on_exit]`](on_exit) |
+//! | `atexit.unregister(func)` | [`unregister_fn(func)`](unregister_fn), or [`unregister(handle)`](unregister) |
+//! | register in `__enter__`, unregister in `__exit__` | [`guard(f)`](guard) |
+//! | `atexit._run_exitfuncs()` | [`run_exit_handlers()`](run_exit_handlers) |
+//! | `atexit._clear()` | [`clear()`](clear) |
+//! | `atexit._ncallbacks()` | [`pending()`](pending) |
+//! | `sys.exit(n)` inside a handler | [`atexit::exit(n)`](exit) |
+//!
+//! # Order
+//!
+//! Higher [priority](on_exit#options) runs first. At equal priority the newest
+//! handler runs first: dynamic handlers newest first, then `#[on_exit]` functions in
+//! reverse declaration order, since they count as registered before `main`, in
+//! declaration order. Declaration order is the order of the source within a file;
+//! across files and crates it is by crate name, then file path, then line and column.
+//! This does not depend on how the program is built: the linker lays the handlers out
+//! differently in debug and release builds, so the runtime sorts them on that key.
+//! [`handlers()`](handlers) lists the pending handlers in the order they will run.
+//!
+//! A handler registered while the exit run is going on (by a handler or by another
+//! thread) still runs, once: the run always takes the first pending handler in this
+//! order next.
+//!
+//! # When handlers run, and when they do not
+//!
+//! They run when `main` returns, on [`std::process::exit`] (and [`exit`]), and when
+//! `main` panics (the status stays 101). With [`catch_signals`], also on SIGINT,
+//! SIGTERM, SIGHUP and SIGQUIT.
+//!
+//! They do not run on [`std::process::abort`], `libc::_exit`, SIGKILL, an uncaught
+//! signal, or a crash (a segmentation fault, a stack overflow): nothing runs then.
+//!
+//! # Failures
+//!
+//! A handler that panics or returns `Err` is reported on stderr with its name,
+//! location and message; every other handler still runs and the exit status does not
+//! change. With [`set_handler_timeout`] or `ATEXIT_TIMEOUT_MS`, a handler that hangs is
+//! abandoned after the timeout and the rest run. `ATEXIT_TRACE=1` logs each handler
+//! to stderr as it runs, with how long it took.
+//!
+//! # Caveats
+//!
+//! - **Never call [`std::process::exit`] in a handler**: since Rust 1.81 it aborts the
+//!   process and every remaining handler is lost. Call [`atexit::exit`](exit).
+//! - **Thread-locals are gone.** On glibc the exiting thread's thread-locals are
+//!   destroyed before exit handlers run, so a handler must not rely on them
+//!   (`thread_local!` values, or anything that caches state in one). Keep what a
+//!   handler needs in the closure or in a `static`.
+//! - **A crate nothing refers to is not linked**, and its `#[on_exit]` functions with
+//!   it. If a binary depends on a crate only for its handlers, write
+//!   `use that_crate as _;`.
+//! - **`fork()`**: a handler runs only in the process that registered it (static
+//!   handlers belong to the process that started the program), so a forked child does
+//!   not run its parent's cleanup; [`adopt_inherited`] takes it over.
+//! - The runtime is tested on Linux with glibc; it builds on other Unix systems.
 
+#![warn(missing_docs)]
+
+/// Runs the function when the process exits.
+///
+/// The function takes no arguments and returns `()` or `Result<(), E>` with
+/// `E: Display`; an `Err` is reported like a panic. It is registered at link time:
+/// no code runs before `main` for it.
+///
+/// ```
+/// #[atexit::on_exit]
+/// fn remove_pid_file() -> std::io::Result<()> {
+///     std::fs::remove_file("/run/my-daemon.pid")
+/// }
+///
+/// #[atexit::on_exit(priority = 10, name = "stop-workers")]
+/// fn stop_workers() {
+///     // runs before every handler of a lower priority
+/// }
+/// # fn main() {
+/// # assert!(atexit::handlers().iter().any(|h| h.name() == "stop-workers"));
+/// # atexit::clear();
+/// # }
+/// ```
+///
+/// # Options
+///
+/// - `priority = <const i32 expression>`: higher runs first; the default is 0.
+/// - `name = "..."`: the name in reports and [`handlers()`](crate::handlers); the
+///   default is the function's path.
+///
+/// # Associated functions
+///
+/// A `static` cannot live in an `impl` block, so mark the block too: every associated
+/// function marked `#[on_exit]` inside it becomes a handler, and may use `Self`.
+///
+/// ```
+/// struct Service;
+///
+/// #[atexit::on_exit]
+/// impl Service {
+///     const NAME: &'static str = "service";
+///
+///     #[on_exit(priority = 1)]
+///     fn cleanup_all() {
+///         println!("cleaning up every {}", Self::NAME);
+///     }
+/// }
+/// # fn main() { atexit::clear(); }
+/// ```
+///
+/// Misuse is a compile error that points at the offending tokens: arguments, a
+/// receiver, `async`, `unsafe`, generics, an unknown or repeated option, a priority
+/// that is not an `i32`, a return type other than `()` or `Result<(), E>`.
 pub use atexit_macros::on_exit;
-pub use atexit_runtime::*;
 
+pub use atexit_runtime::{
+    adopt_inherited, clear, exit, guard, handlers, is_exiting, pending, register, register_with,
+    run_exit_handlers, set_handler_timeout, unregister, unregister_fn, Guard, Handle, HandlerInfo,
+    HandlerTable,
+};
+
+#[cfg(feature = "signals")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signals")))]
+pub use atexit_runtime::catch_signals;
+
+/// What `#[on_exit]` expands to. Not public API: versioned so that two incompatible
+/// versions of `atexit` in one binary cannot mix their handlers.
 #[doc(hidden)]
 pub use atexit_runtime::__private as __private_v0_1;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -13,7 +13,14 @@ use common::{example, run_command, target_dir};
 fn build_and_run(label: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
     let target = target_dir().join("build-order").join(label);
     let status = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "atexit-test-support", "--example", "order_across_builds"])
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "atexit-test-support",
+            "--example",
+            "order_across_builds",
+        ])
         .args(args)
         .envs(env.iter().copied())
         .env("CARGO_TARGET_DIR", &target)
@@ -21,7 +28,11 @@ fn build_and_run(label: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<String
         .status()
         .expect("cargo runs");
     assert!(status.success(), "{label} build failed");
-    let profile = if args.contains(&"--release") { "release" } else { "debug" };
+    let profile = if args.contains(&"--release") {
+        "release"
+    } else {
+        "debug"
+    };
     let binary = target.join(profile).join("examples/order_across_builds");
     run_lines(&binary)
 }
@@ -73,5 +84,8 @@ fn static_handlers_run_in_the_same_order_in_every_build() {
             ("CARGO_INCREMENTAL", "0"),
         ],
     );
-    assert_eq!(no_incremental, debug, "debug, codegen-units=1, no incremental");
+    assert_eq!(
+        no_incremental, debug,
+        "debug, codegen-units=1, no incremental"
+    );
 }

@@ -10,7 +10,11 @@ fn basic_runs_handlers_newest_first() {
     let run = run("basic", &[]);
     assert_eq!(
         run.lines(),
-        ["Program running...", "Goodbye, User!", "Cleanup: Closing resources..."]
+        [
+            "Program running...",
+            "Goodbye, User!",
+            "Cleanup: Closing resources..."
+        ]
     );
     assert_eq!(run.code(), Some(0));
     assert_eq!(run.stderr, "");
@@ -130,7 +134,10 @@ fn ordering_is_newest_first_within_a_priority() {
 #[test]
 fn class_method_cleans_up_every_instance() {
     let run = run("class_method", &[]);
-    assert_eq!(run.lines(), ["Cleaning up Service1", "Cleaning up Service2"]);
+    assert_eq!(
+        run.lines(),
+        ["Cleaning up Service1", "Cleaning up Service2"]
+    );
     assert_eq!(run.code(), Some(0));
 }
 

@@ -36,7 +36,12 @@ fn finish(mut child: Child, mut stdout: BufReader<std::process::ChildStdout>) ->
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     let status = child.wait().unwrap();
     Run {
         stdout: rest,
@@ -66,7 +71,10 @@ fn a_second_signal_during_a_slow_handler_ends_the_process_at_once() {
     let started = Instant::now();
     send(&child, "INT");
     let run = finish(child, stdout);
-    assert!(started.elapsed() < Duration::from_millis(1500), "did not wait for the slow handler");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "did not wait for the slow handler"
+    );
     assert_eq!(run.signal(), Some(2), "died by the second signal");
     assert!(!run.stdout.contains("cleanup ran"), "{}", run.stdout);
 }
@@ -78,19 +86,32 @@ fn a_slow_handler_finishes_when_only_one_signal_comes() {
     let run = finish(child, stdout);
     assert_eq!(
         run.lines(),
-        ["slow handler started", "slow handler finished", "cleanup ran, is_exiting=true"]
+        [
+            "slow handler started",
+            "slow handler finished",
+            "cleanup ran, is_exiting=true"
+        ]
     );
     assert_eq!(run.signal(), Some(2));
 }
 
 #[test]
 fn a_hung_handler_is_abandoned_after_the_timeout_and_the_status_is_kept() {
-    let from_env = command("timeout").env("ATEXIT_TIMEOUT_MS", "200").output().unwrap();
+    let from_env = command("timeout")
+        .env("ATEXIT_TIMEOUT_MS", "200")
+        .output()
+        .unwrap();
     let from_api = command("timeout").arg("api").output().unwrap();
-    for (run, timeout) in [(Run::from(from_env), "200ms"), (Run::from(from_api), "300ms")] {
+    for (run, timeout) in [
+        (Run::from(from_env), "200ms"),
+        (Run::from(from_api), "300ms"),
+    ] {
         assert_eq!(
             run.lines(),
-            ["handler before the hung one ran", "handler after the hung one ran"]
+            [
+                "handler before the hung one ran",
+                "handler after the hung one ran"
+            ]
         );
         assert_eq!(run.code(), Some(3));
         assert_eq!(run.reports().len(), 1, "{}", run.stderr);
@@ -99,7 +120,10 @@ fn a_hung_handler_is_abandoned_after_the_timeout_and_the_status_is_kept() {
             report.starts_with("atexit: handler `timeout::main::{{closure}}` (tests/support/examples/timeout.rs:13)"),
             "{report}"
         );
-        assert!(report.contains(&format!("did not finish within {timeout}")), "{report}");
+        assert!(
+            report.contains(&format!("did not finish within {timeout}")),
+            "{report}"
+        );
     }
 }
 
@@ -165,7 +189,9 @@ fn threads_churning_the_registry_while_another_exits_cannot_break_the_run() {
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || sender.send(child.wait_with_output()));
         let Ok(output) = receiver.recv_timeout(Duration::from_secs(20)) else {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
             panic!("deadlock: the process did not exit within 20 s");
         };
         let run = Run::from(output.unwrap());

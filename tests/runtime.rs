@@ -12,11 +12,15 @@ fn every_third_of_1000_handlers_panics_and_the_rest_run_with_the_status_kept() {
     assert_eq!(run.lines(), ["ran 666"]);
     let reports = run.reports();
     assert_eq!(reports.len(), 334, "one report per panicking handler");
-    assert!(reports.iter().all(|line| line
-        .starts_with("atexit: handler `panics::main::{{closure}}` (tests/support/examples/panics.rs:")
-        && line.contains(") panicked: handler ")));
+    assert!(reports.iter().all(|line| line.starts_with(
+        "atexit: handler `panics::main::{{closure}}` (tests/support/examples/panics.rs:"
+    ) && line.contains(") panicked: handler ")));
     // Newest first: handler 999 was registered last and panics first.
-    assert!(reports[0].ends_with("panicked: handler 999 fails"), "{}", reports[0]);
+    assert!(
+        reports[0].ends_with("panicked: handler 999 fails"),
+        "{}",
+        reports[0]
+    );
 }
 
 #[test]
@@ -76,15 +80,24 @@ fn atexit_exit_in_handlers_ends_them_runs_the_rest_and_the_last_code_wins() {
         ]
     );
     assert_eq!(run.code(), Some(9));
-    assert!(run.reports().is_empty(), "exiting is not a failure: {}", run.stderr);
+    assert!(
+        run.reports().is_empty(),
+        "exiting is not a failure: {}",
+        run.stderr
+    );
 }
 
 #[test]
 fn std_process_exit_in_a_handler_aborts_which_is_why_atexit_exit_exists() {
     let run = run("during_exit", &["std_exit"]);
     assert_eq!(run.signal(), Some(6), "SIGABRT");
-    assert!(run.stderr.contains("std::process::exit called re-entrantly"));
-    assert!(!run.stdout.contains("oldest handler ran"), "the rest was lost");
+    assert!(run
+        .stderr
+        .contains("std::process::exit called re-entrantly"));
+    assert!(
+        !run.stdout.contains("oldest handler ran"),
+        "the rest was lost"
+    );
 }
 
 #[test]
@@ -121,8 +134,12 @@ fn atexit_trace_logs_each_handler_with_its_location_and_duration() {
         reports[0],
         "atexit: running `basic::main::{{closure}}` (examples/basic.rs:17)"
     );
-    assert!(reports[1].starts_with("atexit: finished `basic::main::{{closure}}` (examples/basic.rs:17) in "));
-    assert_eq!(reports[2], "atexit: running `basic::cleanup` (examples/basic.rs:14)");
+    assert!(reports[1]
+        .starts_with("atexit: finished `basic::main::{{closure}}` (examples/basic.rs:17) in "));
+    assert_eq!(
+        reports[2],
+        "atexit: running `basic::cleanup` (examples/basic.rs:14)"
+    );
     assert!(reports[3].starts_with("atexit: finished `basic::cleanup`"));
     assert_eq!(run.lines().len(), 3, "tracing goes to stderr only");
 }

@@ -82,6 +82,9 @@ fn name(value: Expr) -> Result<LitStr> {
             lit: Lit::Str(name),
             ..
         }) => Err(Error::new_spanned(name, "the name must not be empty")),
-        other => Err(Error::new_spanned(other, "the name must be a string literal")),
+        other => Err(Error::new_spanned(
+            other,
+            "the name must be a string literal",
+        )),
     }
 }

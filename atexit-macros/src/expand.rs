@@ -5,8 +5,7 @@ use proc_macro2::{TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, Error, ImplItem, Item, ItemImpl, LitStr, Result, ReturnType,
-    Signature, Type,
+    Attribute, Error, ImplItem, Item, ItemImpl, LitStr, Result, ReturnType, Signature, Type,
 };
 
 use crate::args::Args;
@@ -179,12 +178,14 @@ fn returns_unit_or_result(ty: &Type) -> bool {
     match ty {
         Type::Tuple(tuple) => tuple.elems.is_empty(),
         Type::Paren(inner) => returns_unit_or_result(&inner.elem),
-        Type::Path(path) => path.qself.is_none()
-            && path
-                .path
-                .segments
-                .last()
-                .is_some_and(|segment| segment.ident == "Result"),
+        Type::Path(path) => {
+            path.qself.is_none()
+                && path
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|segment| segment.ident == "Result")
+        }
         _ => false,
     }
 }

@@ -59,7 +59,11 @@ impl Drop for Guard {
     fn drop(&mut self) {
         // Taking the closure out of the registry is what makes it run once: if the
         // exit run took it first, it is running or ran there, and there is nothing left.
-        if let Some(payload) = self.handle.take().and_then(|handle| registry::remove(&handle)) {
+        if let Some(payload) = self
+            .handle
+            .take()
+            .and_then(|handle| registry::remove(&handle))
+        {
             payload.call();
         }
     }
@@ -67,6 +71,8 @@ impl Drop for Guard {
 
 impl fmt::Debug for Guard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Guard").field("handle", &self.handle).finish()
+        f.debug_struct("Guard")
+            .field("handle", &self.handle)
+            .finish()
     }
 }

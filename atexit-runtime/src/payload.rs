@@ -126,7 +126,10 @@ mod tests {
     #[test]
     fn payload_is_two_words() {
         assert_eq!(mem::size_of::<Payload>(), 2 * mem::size_of::<usize>());
-        assert_eq!(mem::size_of::<Option<Payload>>(), 2 * mem::size_of::<usize>());
+        assert_eq!(
+            mem::size_of::<Option<Payload>>(),
+            2 * mem::size_of::<usize>()
+        );
     }
 
     #[test]

@@ -88,7 +88,10 @@ impl Stack {
     fn find(&self, handle: &Handle) -> Option<usize> {
         match self.slots.get(handle.index_hint) {
             Some(slot) if slot.seq == handle.seq => Some(handle.index_hint),
-            _ => self.slots.binary_search_by_key(&handle.seq, |slot| slot.seq).ok(),
+            _ => self
+                .slots
+                .binary_search_by_key(&handle.seq, |slot| slot.seq)
+                .ok(),
         }
     }
 
@@ -214,14 +217,23 @@ pub(crate) fn remove_all_of_type(closure: TypeId) -> Vec<Payload> {
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, slot)| slot.payload.as_ref().is_some_and(|p| p.type_id() == closure))
+            .filter(|(_, slot)| {
+                slot.payload
+                    .as_ref()
+                    .is_some_and(|p| p.type_id() == closure)
+            })
             .map(|(index_hint, slot)| Handle {
                 priority: 0,
                 seq: slot.seq,
                 index_hint,
             })
             .collect();
-        removed.extend(handles.iter().rev().filter_map(|handle| stack.remove(handle)));
+        removed.extend(
+            handles
+                .iter()
+                .rev()
+                .filter_map(|handle| stack.remove(handle)),
+        );
     }
     registry.live -= removed.len();
     removed

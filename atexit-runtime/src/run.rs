@@ -120,7 +120,10 @@ fn timeout() -> Option<Duration> {
         return setting;
     }
     let value = std::env::var_os("ATEXIT_TIMEOUT_MS")?;
-    match value.to_str().and_then(|text| text.trim().parse::<u64>().ok()) {
+    match value
+        .to_str()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+    {
         Some(0) => None,
         Some(millis) => Some(Duration::from_millis(millis)),
         None => {
@@ -151,7 +154,10 @@ fn run_pending() {
     };
     let mut next_static = 0;
     loop {
-        while statics.get(next_static).is_some_and(|handler| !handler.is_pending()) {
+        while statics
+            .get(next_static)
+            .is_some_and(|handler| !handler.is_pending())
+        {
             next_static += 1;
         }
         let candidate = statics.get(next_static).copied();

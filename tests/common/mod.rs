@@ -99,7 +99,9 @@ pub fn run_command(command: &mut Command) -> Run {
 
 /// A fresh, empty directory under the target directory.
 pub fn scratch_dir(test: &str) -> PathBuf {
-    let dir = target_dir().join("scratch").join(format!("{test}-{}", std::process::id()));
+    let dir = target_dir()
+        .join("scratch")
+        .join(format!("{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch directory created");
     dir

@@ -15,14 +15,20 @@ static GUARDS_RAN: AtomicUsize = AtomicUsize::new(0);
 
 fn main() {
     atexit::register_with(i32::MIN, || {
-        let kept: Vec<usize> = KEPT_RAN.iter().map(|ran| ran.load(Ordering::SeqCst)).collect();
-        println!("kept handlers ran {kept:?}, twice {}", TWICE.load(Ordering::SeqCst));
+        let kept: Vec<usize> = KEPT_RAN
+            .iter()
+            .map(|ran| ran.load(Ordering::SeqCst))
+            .collect();
+        println!(
+            "kept handlers ran {kept:?}, twice {}",
+            TWICE.load(Ordering::SeqCst)
+        );
     });
-    for thread in 0..THREADS {
+    for kept_ran in &KEPT_RAN {
         std::thread::spawn(move || {
             for _ in 0..KEPT {
                 atexit::register(move || {
-                    KEPT_RAN[thread].fetch_add(1, Ordering::SeqCst);
+                    kept_ran.fetch_add(1, Ordering::SeqCst);
                 });
             }
             loop {

@@ -26,7 +26,10 @@ fn main() {
             *LATER.lock().unwrap() = Some(later);
             atexit::register(|| {
                 let later = LATER.lock().unwrap().take().unwrap();
-                println!("unregistering handler ran: removed={}", atexit::unregister(later));
+                println!(
+                    "unregistering handler ran: removed={}",
+                    atexit::unregister(later)
+                );
             });
         }
         "exit" => {

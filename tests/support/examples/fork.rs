@@ -17,7 +17,11 @@ fn main() {
     let child = unsafe { libc::fork() };
     assert!(child >= 0, "fork failed");
     if child == 0 {
-        println!("child {} pending before adopting {}", std::process::id(), atexit::pending());
+        println!(
+            "child {} pending before adopting {}",
+            std::process::id(),
+            atexit::pending()
+        );
         if adopt {
             println!("child adopted {}", atexit::adopt_inherited());
         }

@@ -12,10 +12,21 @@ static TWICE: AtomicUsize = AtomicUsize::new(0);
 
 fn main() {
     let threads: usize = std::env::args().nth(1).map_or(4, |n| n.parse().unwrap());
-    let ran = RAN.get_or_init(|| (0..threads * PER_THREAD).map(|_| AtomicBool::new(false)).collect());
+    let ran = RAN.get_or_init(|| {
+        (0..threads * PER_THREAD)
+            .map(|_| AtomicBool::new(false))
+            .collect()
+    });
     atexit::register_with(i32::MIN, move || {
-        let count = ran.iter().filter(|flag| flag.load(Ordering::SeqCst)).count();
-        println!("ran {count} of {}, twice {}", ran.len(), TWICE.load(Ordering::SeqCst));
+        let count = ran
+            .iter()
+            .filter(|flag| flag.load(Ordering::SeqCst))
+            .count();
+        println!(
+            "ran {count} of {}, twice {}",
+            ran.len(),
+            TWICE.load(Ordering::SeqCst)
+        );
     });
     std::thread::scope(|scope| {
         for thread in 0..threads {

@@ -1,0 +1,79 @@
+//! Churn workloads, one per run: `churn WORKLOAD N`.
+//!
+//! - `guard N`: N `atexit::guard` create-and-drop cycles;
+//! - `scopeguard N`: the same with a `scopeguard` guard, registered nowhere;
+//! - `unregister N`: N `atexit::register`s, then `atexit::unregister` of all of them
+//!   in a random order.
+//!
+//! Prints the time per operation of each phase and `vm_hwm_kib`, the process's own
+//! peak RSS.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use atexit_bench::{arg_or, monotonic_ns, peak_rss_kib, report, ExitProbe};
+
+static PROBE: ExitProbe = ExitProbe::new(0);
+
+fn main() {
+    let main_start = monotonic_ns();
+    let workload = std::env::args().nth(1).unwrap_or_default();
+    let cycles = arg_or(2, 1000);
+    let probe: &'static ExitProbe = &PROBE;
+    match workload.as_str() {
+        "guard" => {
+            let started = Instant::now();
+            for _ in 0..cycles {
+                drop(black_box(atexit::guard(move || probe.hit())));
+            }
+            report_per_op("cycle", started, cycles);
+            assert_eq!(PROBE.hits(), cycles, "every guard ran on drop");
+        }
+        "scopeguard" => {
+            let started = Instant::now();
+            for _ in 0..cycles {
+                drop(black_box(scopeguard::guard((), move |()| probe.hit())));
+            }
+            report_per_op("cycle", started, cycles);
+            assert_eq!(PROBE.hits(), cycles, "every guard ran on drop");
+        }
+        "unregister" => {
+            let started = Instant::now();
+            let mut handles: Vec<atexit::Handle> = (0..cycles)
+                .map(|_| atexit::register(move || probe.hit()))
+                .collect();
+            report_per_op("register", started, cycles);
+            shuffle(&mut handles);
+            let started = Instant::now();
+            for handle in handles {
+                assert!(
+                    atexit::unregister(handle),
+                    "each handle removes its handler"
+                );
+            }
+            report_per_op("unregister", started, cycles);
+            assert_eq!(atexit::pending(), 0);
+        }
+        other => panic!("unknown workload {other:?}: expected guard, scopeguard or unregister"),
+    }
+    report("vm_hwm_kib", peak_rss_kib());
+    report("main_start", main_start);
+}
+
+fn report_per_op(phase: &str, started: Instant, operations: usize) {
+    let elapsed = started.elapsed().as_nanos() as f64;
+    report(&format!("{phase}_ns"), elapsed / operations.max(1) as f64);
+}
+
+/// Fisher-Yates with a fixed-seed xorshift64*, so every run removes in the same order
+/// and no random-number crate is needed.
+fn shuffle<T>(items: &mut [T]) {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    for last in (1..items.len()).rev() {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        let random = state.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        items.swap(last, (random % (last as u64 + 1)) as usize);
+    }
+}
