@@ -143,3 +143,33 @@ fn atexit_trace_logs_each_handler_with_its_location_and_duration() {
     assert!(reports[3].starts_with("atexit: finished `basic::cleanup`"));
     assert_eq!(run.lines().len(), 3, "tracing goes to stderr only");
 }
+
+#[test]
+fn the_tour_runs_its_handlers_on_every_exit_path() {
+    let flush = "[static, priority 10] flushing logs";
+    let close = "[static, priority 5] closing 2 pooled connections";
+    let guard = "[guard] session released";
+    let remove_b = "[dynamic] removing b.txt";
+    let remove_a = "[dynamic] removing a.txt";
+    let goodbye = "[static, priority 0] goodbye: declared first, so it runs last";
+    // Returning and unwinding drop the guard before the exit run; `exit` skips
+    // destructors, so the exit run releases it, as the newest handler at priority 0.
+    let dropped_first = [guard, flush, close, remove_b, remove_a, goodbye];
+    let released_at_exit = [flush, close, guard, remove_b, remove_a, goodbye];
+    for (mode, code, expected) in [
+        ("return", 0, dropped_first),
+        ("panic", 101, dropped_first),
+        ("exit", 3, released_at_exit),
+    ] {
+        let run = run("tour", &[mode]);
+        assert_eq!(run.code(), Some(code), "{mode}");
+        let lines = run.lines();
+        let exiting = lines
+            .iter()
+            .position(|line| *line == "--- exiting ---")
+            .unwrap();
+        assert_eq!(lines[exiting + 1..], expected, "{mode}");
+        let failure = run.reports()[0];
+        assert!(failure.starts_with("atexit: handler `tour::check_disk` (examples/tour.rs:"));
+    }
+}

@@ -164,9 +164,18 @@ pub fn type_id_of<F: 'static>(_: &F) -> TypeId {
 pub(crate) fn exit_order() -> &'static [&'static StaticHandler] {
     static ORDER: OnceLock<Box<[&'static StaticHandler]>> = OnceLock::new();
     ORDER.get_or_init(|| {
-        let mut order: Vec<&'static StaticHandler> = ATEXIT_V0_1_HANDLERS.iter().collect();
-        order.sort_by_key(|handler| Reverse((handler.priority, handler.declaration_key())));
-        order.into_boxed_slice()
+        let mut keyed: Vec<_> = ATEXIT_V0_1_HANDLERS
+            .iter()
+            .map(|handler| {
+                (
+                    Reverse((handler.priority, handler.declaration_key())),
+                    handler,
+                )
+            })
+            .collect();
+        // Keys are unique (no two handlers share a position), so stability is moot.
+        keyed.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        keyed.into_iter().map(|(_, handler)| handler).collect()
     })
 }
 

@@ -18,21 +18,23 @@ pub fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The path of an example of the workspace, built on demand if this test run did not
-/// build it (as when a single test file is run with `cargo test --test NAME`).
+/// The path of an example of the workspace, brought up to date once per test binary:
+/// `cargo test --test NAME` alone does not build the examples, and a stale one would
+/// test old code. After `cargo test --workspace` this finds nothing to do.
 pub fn example(name: &str) -> PathBuf {
     static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let profile = target_dir();
+        let release = profile.file_name().is_some_and(|name| name == "release");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "--workspace", "--examples"])
+            .args(release.then_some("--release"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the examples failed");
+    });
     let path = target_dir().join("examples").join(name);
-    if !path.exists() {
-        BUILD.call_once(|| {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--workspace", "--examples"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "building the examples failed");
-        });
-    }
     assert!(path.exists(), "no example at {}", path.display());
     path
 }
