@@ -174,7 +174,7 @@ pub(crate) fn exit_order() -> &'static [&'static StaticHandler] {
             })
             .collect();
         // Keys are unique (no two handlers share a position), so stability is moot.
-        keyed.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        keyed.sort_unstable_by_key(|&(key, _)| key);
         keyed.into_iter().map(|(_, handler)| handler).collect()
     })
 }
