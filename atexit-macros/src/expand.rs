@@ -236,32 +236,36 @@ fn handler_element(
             #private::HandlerReturn::into_outcome(#path())
         },
     };
-    let location = quote_spanned! {ident.span()=>
-        ::core::file!(), ::core::line!(), ::core::column!()
-    };
+    let file = quote_spanned!(ident.span()=> ::core::file!());
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+    let column = quote_spanned!(ident.span()=> ::core::column!());
     quote! {
         #[doc(hidden)]
         const _: () = {
             #[#private::linkme::distributed_slice(#private::ATEXIT_V0_1_HANDLERS)]
             #[linkme(crate = #private::linkme)]
-            static HANDLER: #private::StaticHandler = #private::StaticHandler::new(
-                {
+            static HANDLER: #private::StaticHandler = #private::StaticHandler::new({
+                fn describe() -> #private::StaticInfo {
                     fn run() -> ::core::result::Result<(), ::std::string::String> {
                         #call
                     }
-                    run
-                },
-                {
                     fn function_type() -> ::core::any::TypeId {
                         #private::type_id_of(&#path)
                     }
-                    function_type
-                },
-                #name,
-                ::core::module_path!(),
-                #location,
-                #priority,
-            );
+                    #private::link_exit_hook();
+                    #private::StaticInfo {
+                        run,
+                        function_type,
+                        name: #name,
+                        module_path: ::core::module_path!(),
+                        file: #file,
+                        line: #line,
+                        column: #column,
+                        priority: #priority,
+                    }
+                }
+                describe
+            });
         };
     }
 }

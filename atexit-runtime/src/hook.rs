@@ -2,19 +2,13 @@
 //!
 //! A constructor installs both before `main`, doing constant work whatever the number
 //! of handlers. The dynamic API installs them too on first use, in case the linker
-//! dropped the constructor's object file; every static handler also points at
-//! [`ANCHOR`], defined here, so a binary with static handlers always links this file.
+//! dropped the constructor's object file; the code generated for every static handler
+//! calls `ensure_installed` as well, so a binary with static handlers always links
+//! this file.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::{registry, run, statics};
-
-/// An item every static handler refers to; see the module docs.
-#[doc(hidden)]
-pub struct Anchor;
-
-#[doc(hidden)]
-pub static ANCHOR: Anchor = Anchor;
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 

@@ -143,12 +143,15 @@ pub(crate) fn handlers() -> Vec<HandlerInfo> {
     let mut statics = owned_statics
         .iter()
         .filter(|handler| handler.is_pending())
-        .map(|handler| HandlerInfo {
-            name: handler.name(),
-            priority: handler.priority(),
-            file: handler.file(),
-            line: handler.line(),
-            is_static: true,
+        .map(|handler| {
+            let info = handler.info();
+            HandlerInfo {
+                name: info.name,
+                priority: info.priority,
+                file: info.file,
+                line: info.line,
+                is_static: true,
+            }
         })
         .peekable();
     let mut merged = Vec::new();

@@ -271,6 +271,8 @@ pub fn adopt_inherited() -> usize {
 /// What the `#[on_exit]` attribute expands to. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::statics::{type_id_of, HandlerReturn, StaticHandler, ATEXIT_V0_1_HANDLERS};
+    pub use crate::statics::{
+        link_exit_hook, type_id_of, HandlerReturn, StaticHandler, StaticInfo, ATEXIT_V0_1_HANDLERS,
+    };
     pub use linkme;
 }

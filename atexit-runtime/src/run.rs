@@ -197,11 +197,14 @@ impl fmt::Display for Label {
 impl Job {
     fn label(&self) -> Label {
         match self {
-            Job::Static(handler) => Label {
-                name: handler.name(),
-                file: handler.file(),
-                line: handler.line(),
-            },
+            Job::Static(handler) => {
+                let info = handler.info();
+                Label {
+                    name: info.name,
+                    file: info.file,
+                    line: info.line,
+                }
+            }
             Job::Dynamic(entry) => {
                 let location: &Location<'_> = entry.location;
                 Label {

@@ -33,62 +33,45 @@ static OWNED: AtomicBool = AtomicBool::new(true);
 static OWNED_BY_PARENT: AtomicBool = AtomicBool::new(true);
 
 /// One `#[on_exit]` function, as the attribute records it. Built only by the macro.
+///
+/// An element holds a single pointer: in a position-independent executable every
+/// pointer stored in data is patched by the loader before `main`, so a thousand
+/// handlers with several pointers each would slow down the start of the program.
+/// Everything else comes from `describe`, which builds it in code.
 #[doc(hidden)]
 pub struct StaticHandler {
-    run: fn() -> Result<(), String>,
-    function_type: fn() -> TypeId,
-    name: &'static str,
-    module_path: &'static str,
-    file: &'static str,
-    line: u32,
-    column: u32,
-    priority: i32,
+    describe: fn() -> StaticInfo,
     state: AtomicU8,
-    /// Keeps the exit hook linked into every binary that has a static handler.
-    _hook: &'static hook::Anchor,
+}
+
+/// What `describe` returns. Built only by the macro.
+#[doc(hidden)]
+pub struct StaticInfo {
+    pub run: fn() -> Result<(), String>,
+    pub function_type: fn() -> TypeId,
+    pub name: &'static str,
+    pub module_path: &'static str,
+    pub file: &'static str,
+    pub line: u32,
+    pub column: u32,
+    pub priority: i32,
 }
 
 impl StaticHandler {
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
-    pub const fn new(
-        run: fn() -> Result<(), String>,
-        function_type: fn() -> TypeId,
-        name: &'static str,
-        module_path: &'static str,
-        file: &'static str,
-        line: u32,
-        column: u32,
-        priority: i32,
-    ) -> Self {
+    pub const fn new(describe: fn() -> StaticInfo) -> Self {
         StaticHandler {
-            run,
-            function_type,
-            name,
-            module_path,
-            file,
-            line,
-            column,
-            priority,
+            describe,
             state: AtomicU8::new(PENDING),
-            _hook: &hook::ANCHOR,
         }
     }
 
-    pub(crate) fn name(&self) -> &'static str {
-        self.name
-    }
-
-    pub(crate) fn file(&self) -> &'static str {
-        self.file
-    }
-
-    pub(crate) fn line(&self) -> u32 {
-        self.line
+    pub(crate) fn info(&self) -> StaticInfo {
+        (self.describe)()
     }
 
     pub(crate) fn priority(&self) -> i32 {
-        self.priority
+        self.info().priority
     }
 
     pub(crate) fn is_pending(&self) -> bool {
@@ -97,7 +80,7 @@ impl StaticHandler {
 
     /// Calls the function; an `Err` comes back as its message.
     pub(crate) fn call(&self) -> Result<(), String> {
-        (self.run)()
+        (self.info().run)()
     }
 
     /// Takes the handler for running; false if another run has it or it was disabled.
@@ -119,16 +102,21 @@ impl StaticHandler {
         }
         left
     }
+}
 
+impl StaticInfo {
     /// The crate that declared the handler.
     fn crate_name(&self) -> &'static str {
         self.module_path.split("::").next().unwrap_or_default()
     }
+}
 
-    /// Declaration order: crate, then file, then position in the file.
-    fn declaration_key(&self) -> (&'static str, &'static str, u32, u32) {
-        (self.crate_name(), self.file, self.line, self.column)
-    }
+/// Called by the code `#[on_exit]` generates, so that any binary with a static
+/// handler links the exit hook's code as well.
+#[doc(hidden)]
+#[inline(never)]
+pub fn link_exit_hook() {
+    hook::ensure_installed();
 }
 
 /// Turns what an `#[on_exit]` function returns into the runtime's outcome.
@@ -163,20 +151,43 @@ pub fn type_id_of<F: 'static>(_: &F) -> TypeId {
 /// declaration order. Sorted once, on first use, never before `main`.
 pub(crate) fn exit_order() -> &'static [&'static StaticHandler] {
     static ORDER: OnceLock<Box<[&'static StaticHandler]>> = OnceLock::new();
-    ORDER.get_or_init(|| {
-        let mut keyed: Vec<_> = ATEXIT_V0_1_HANDLERS
-            .iter()
-            .map(|handler| {
-                (
-                    Reverse((handler.priority, handler.declaration_key())),
-                    handler,
-                )
-            })
-            .collect();
-        // Keys are unique (no two handlers share a position), so stability is moot.
-        keyed.sort_unstable_by_key(|&(key, _)| key);
-        keyed.into_iter().map(|(_, handler)| handler).collect()
-    })
+    ORDER.get_or_init(sort_for_exit)
+}
+
+/// Sorts on integer keys: the (crate, file) pairs, few and mostly repeated in runs
+/// (the linker keeps one object's elements together), are ranked first, so that the
+/// thousands of handler comparisons never compare strings.
+fn sort_for_exit() -> Box<[&'static StaticHandler]> {
+    let infos: Vec<StaticInfo> = ATEXIT_V0_1_HANDLERS
+        .iter()
+        .map(StaticHandler::info)
+        .collect();
+    let mut sources: Vec<(&'static str, &'static str)> = Vec::new();
+    let mut previous: Option<(&'static str, &'static str)> = None;
+    for info in &infos {
+        let source = (info.crate_name(), info.file);
+        if previous != Some(source) {
+            sources.push(source);
+            previous = Some(source);
+        }
+    }
+    sources.sort_unstable();
+    sources.dedup();
+    let mut keyed: Vec<(u128, &'static StaticHandler)> = infos
+        .iter()
+        .zip(ATEXIT_V0_1_HANDLERS.iter())
+        .map(|(info, handler)| {
+            let source = (info.crate_name(), info.file);
+            let rank = sources.binary_search(&source).unwrap_or_default() as u128;
+            // Flipping the sign bit orders i32s as u32s.
+            let priority = u128::from((info.priority as u32) ^ (1 << 31));
+            let key =
+                priority << 96 | rank << 64 | u128::from(info.line) << 32 | u128::from(info.column);
+            (key, handler)
+        })
+        .collect();
+    keyed.sort_unstable_by_key(|&(key, _)| Reverse(key));
+    keyed.into_iter().map(|(_, handler)| handler).collect()
 }
 
 /// Whether this process runs the static handlers.
@@ -197,7 +208,7 @@ pub(crate) fn pending() -> usize {
 pub(crate) fn disable_function(function: TypeId) -> usize {
     ATEXIT_V0_1_HANDLERS
         .iter()
-        .filter(|handler| (handler.function_type)() == function && handler.disable())
+        .filter(|handler| (handler.info().function_type)() == function && handler.disable())
         .count()
 }
 
