@@ -41,10 +41,12 @@
 //! Higher [priority](on_exit#options) runs first. At equal priority the newest
 //! handler runs first: dynamic handlers newest first, then `#[on_exit]` functions in
 //! reverse declaration order, since they count as registered before `main`, in
-//! declaration order. Declaration order is the order of the source within a file;
-//! across files and crates it is by crate name, then file path, then line and column.
-//! This does not depend on how the program is built: the linker lays the handlers out
-//! differently in debug and release builds, so the runtime sorts them on that key.
+//! declaration order. Within a file that is source order, exactly. Across files and
+//! crates, each file's handlers stay together and the files come in an order that is
+//! fixed but arbitrary (a hash of crate name and file path, computed at compile time):
+//! to order handlers of different files, give them different priorities. None of this
+//! depends on how the program is built: the linker lays the handlers out differently
+//! in debug and release builds, so the runtime sorts them on that key.
 //! [`handlers()`](handlers) lists the pending handlers in the order they will run.
 //!
 //! A handler registered while the exit run is going on (by a handler or by another

@@ -213,12 +213,11 @@ fn handler_element(
     let priority = match &args.priority {
         // A named constant makes the type checker point at the expression itself.
         Some(priority) => quote_spanned! {priority.span()=>
-            {
-                const PRIORITY: ::core::primitive::i32 = #priority;
-                PRIORITY
-            }
+            const PRIORITY: ::core::primitive::i32 = #priority;
         },
-        None => quote!(0),
+        None => quote!(
+            const PRIORITY: ::core::primitive::i32 = 0;
+        ),
     };
     let call_span = match &sig.output {
         ReturnType::Type(_, ty) => ty.span(),
@@ -242,30 +241,40 @@ fn handler_element(
     quote! {
         #[doc(hidden)]
         const _: () = {
+            #priority
+
+            // Evaluated at compile time: the file's hash is not computed at exit.
+            const ORDER: #private::OrderKey = #private::OrderKey::new(
+                PRIORITY,
+                ::core::module_path!(),
+                #file,
+                #line,
+                #column,
+            );
+
+            fn run() -> ::core::result::Result<(), ::std::string::String> {
+                #call
+            }
+
+            fn function_type() -> ::core::any::TypeId {
+                #private::type_id_of(&#path)
+            }
+
+            fn describe() -> #private::StaticInfo {
+                #private::link_exit_hook();
+                #private::StaticInfo {
+                    run,
+                    function_type,
+                    name: #name,
+                    file: #file,
+                    order: ORDER,
+                }
+            }
+
             #[#private::linkme::distributed_slice(#private::ATEXIT_V0_1_HANDLERS)]
             #[linkme(crate = #private::linkme)]
-            static HANDLER: #private::StaticHandler = #private::StaticHandler::new({
-                fn describe() -> #private::StaticInfo {
-                    fn run() -> ::core::result::Result<(), ::std::string::String> {
-                        #call
-                    }
-                    fn function_type() -> ::core::any::TypeId {
-                        #private::type_id_of(&#path)
-                    }
-                    #private::link_exit_hook();
-                    #private::StaticInfo {
-                        run,
-                        function_type,
-                        name: #name,
-                        module_path: ::core::module_path!(),
-                        file: #file,
-                        line: #line,
-                        column: #column,
-                        priority: #priority,
-                    }
-                }
-                describe
-            });
+            static HANDLER: #private::StaticHandler =
+                #private::StaticHandler::new(describe, PRIORITY);
         };
     }
 }

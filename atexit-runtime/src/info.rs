@@ -147,9 +147,9 @@ pub(crate) fn handlers() -> Vec<HandlerInfo> {
             let info = handler.info();
             HandlerInfo {
                 name: info.name,
-                priority: info.priority,
+                priority: handler.priority(),
                 file: info.file,
-                line: info.line,
+                line: info.order.line(),
                 is_static: true,
             }
         })

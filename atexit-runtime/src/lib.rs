@@ -272,7 +272,8 @@ pub fn adopt_inherited() -> usize {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::statics::{
-        link_exit_hook, type_id_of, HandlerReturn, StaticHandler, StaticInfo, ATEXIT_V0_1_HANDLERS,
+        link_exit_hook, type_id_of, HandlerReturn, OrderKey, StaticHandler, StaticInfo,
+        ATEXIT_V0_1_HANDLERS,
     };
     pub use linkme;
 }

@@ -202,7 +202,7 @@ impl Job {
                 Label {
                     name: info.name,
                     file: info.file,
-                    line: info.line,
+                    line: info.order.line(),
                 }
             }
             Job::Dynamic(entry) => {

@@ -41,27 +41,71 @@ static OWNED_BY_PARENT: AtomicBool = AtomicBool::new(true);
 #[doc(hidden)]
 pub struct StaticHandler {
     describe: fn() -> StaticInfo,
+    /// Read at every step of the exit run, so kept here rather than in `describe`.
+    priority: i32,
     state: AtomicU8,
 }
 
-/// What `describe` returns. Built only by the macro.
+/// A handler's place in the exit order, packed into one integer so that sorting
+/// compares integers: priority, then a hash of the crate's name and file path, then
+/// line, then column. Built only by the macro, at compile time.
+#[doc(hidden)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OrderKey(u128);
+
+impl OrderKey {
+    #[doc(hidden)]
+    pub const fn new(priority: i32, module_path: &str, file: &str, line: u32, column: u32) -> Self {
+        // Flipping the sign bit orders i32s as u32s.
+        let priority = (priority as u32 ^ (1 << 31)) as u128;
+        let source = source_hash(module_path, file) as u128;
+        OrderKey(priority << 96 | source << 64 | (line as u128) << 32 | column as u128)
+    }
+
+    pub(crate) fn line(&self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
+
+/// FNV-1a over the crate name (the first segment of the module path), a separator and
+/// the file path: the same for every build of the same source. Two files whose hashes
+/// collided would only have their handlers interleaved by line, still deterministically.
+const fn source_hash(module_path: &str, file: &str) -> u32 {
+    const PRIME: u32 = 0x0100_0193;
+    let mut hash: u32 = 0x811c_9dc5;
+    let crate_name = module_path.as_bytes();
+    let mut index = 0;
+    while index < crate_name.len() && crate_name[index] != b':' {
+        hash = (hash ^ crate_name[index] as u32).wrapping_mul(PRIME);
+        index += 1;
+    }
+    hash = (hash ^ 0xff).wrapping_mul(PRIME);
+    let file = file.as_bytes();
+    let mut index = 0;
+    while index < file.len() {
+        hash = (hash ^ file[index] as u32).wrapping_mul(PRIME);
+        index += 1;
+    }
+    hash
+}
+
+/// What `describe` returns: the parts of a handler that hold pointers. Built only by
+/// the macro.
 #[doc(hidden)]
 pub struct StaticInfo {
     pub run: fn() -> Result<(), String>,
     pub function_type: fn() -> TypeId,
     pub name: &'static str,
-    pub module_path: &'static str,
     pub file: &'static str,
-    pub line: u32,
-    pub column: u32,
-    pub priority: i32,
+    pub order: OrderKey,
 }
 
 impl StaticHandler {
     #[doc(hidden)]
-    pub const fn new(describe: fn() -> StaticInfo) -> Self {
+    pub const fn new(describe: fn() -> StaticInfo, priority: i32) -> Self {
         StaticHandler {
             describe,
+            priority,
             state: AtomicU8::new(PENDING),
         }
     }
@@ -71,7 +115,7 @@ impl StaticHandler {
     }
 
     pub(crate) fn priority(&self) -> i32 {
-        self.info().priority
+        self.priority
     }
 
     pub(crate) fn is_pending(&self) -> bool {
@@ -101,14 +145,6 @@ impl StaticHandler {
             CONSUMED.fetch_add(1, Ordering::Relaxed);
         }
         left
-    }
-}
-
-impl StaticInfo {
-    /// The crate that declared the handler.
-    fn crate_name(&self) -> &'static str {
-        // A crate name has no ':', and a one-byte pattern is a plain memchr.
-        self.module_path.split(':').next().unwrap_or_default()
     }
 }
 
@@ -155,39 +191,14 @@ pub(crate) fn exit_order() -> &'static [&'static StaticHandler] {
     ORDER.get_or_init(sort_for_exit)
 }
 
-/// Sorts on integer keys: the (crate, file) pairs, few and mostly repeated in runs
-/// (the linker keeps one object's elements together), are ranked first, so that the
-/// thousands of handler comparisons never compare strings.
+/// The keys are built in code by `describe`: kept in the elements, they would make
+/// the section the loader writes to before `main` larger.
 fn sort_for_exit() -> Box<[&'static StaticHandler]> {
-    let infos: Vec<StaticInfo> = ATEXIT_V0_1_HANDLERS
+    let mut keyed: Vec<(OrderKey, &'static StaticHandler)> = ATEXIT_V0_1_HANDLERS
         .iter()
-        .map(StaticHandler::info)
+        .map(|handler| (handler.info().order, handler))
         .collect();
-    let mut sources: Vec<(&'static str, &'static str)> = Vec::new();
-    let mut previous: Option<(&'static str, &'static str)> = None;
-    for info in &infos {
-        let source = (info.crate_name(), info.file);
-        if previous != Some(source) {
-            sources.push(source);
-            previous = Some(source);
-        }
-    }
-    sources.sort_unstable();
-    sources.dedup();
-    let mut keyed: Vec<(u128, &'static StaticHandler)> = infos
-        .iter()
-        .zip(ATEXIT_V0_1_HANDLERS.iter())
-        .map(|(info, handler)| {
-            let source = (info.crate_name(), info.file);
-            let rank = sources.binary_search(&source).unwrap_or_default() as u128;
-            // Flipping the sign bit orders i32s as u32s.
-            let priority = u128::from((info.priority as u32) ^ (1 << 31));
-            let key =
-                priority << 96 | rank << 64 | u128::from(info.line) << 32 | u128::from(info.column);
-            (key, handler)
-        })
-        .collect();
-    keyed.sort_unstable_by_key(|&(key, _)| Reverse(key));
+    keyed.sort_unstable_by_key(|&(order, _)| Reverse(order));
     keyed.into_iter().map(|(_, handler)| handler).collect()
 }
 
