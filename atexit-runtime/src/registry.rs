@@ -1,18 +1,14 @@
 //! The handlers registered while the program runs.
 //!
-//! Handlers are grouped by priority. Within a priority they form a stack ordered by a
-//! sequence number, newest on top, which is also the order they run in, so the exit
-//! run only ever pops. A handle names its handler by priority and sequence number,
-//! with the slot index as a hint:
-//!
-//! - register pushes: O(1);
-//! - unregister finds the slot through the hint in O(1), leaves a hole, and pops the
-//!   holes that reach the top, so guards dropped in scope order leave nothing behind;
-//! - when holes outnumber live handlers the stack is compacted (amortised O(1)), and
-//!   hints that went stale fall back to a binary search on the sequence number.
+//! Handlers are grouped by priority; each priority is a [`stack`] of handlers, newest
+//! on top, which is also the order they run in, so the exit run only ever pops. A
+//! handle names its handler by priority, sequence number and position in the stack;
+//! register, unregister and the exit run's pop are all O(1).
 //!
 //! One lock guards it all. It is held for these few steps only, never while a
 //! handler runs or a closure is dropped, so handlers may use the registry freely.
+
+mod stack;
 
 use std::any::TypeId;
 use std::collections::BTreeMap;
@@ -23,15 +19,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::{const_mutex, Mutex, MutexGuard};
 
 use crate::payload::Payload;
+use stack::{Position, Slot, Stack};
 
 static REGISTRY: Mutex<Registry> = const_mutex(Registry::new());
 
 /// A copy of `Registry::live`, written under the lock, so that the exit run can walk
 /// the static handlers without taking the lock for each while no dynamic one is left.
 static LIVE_HINT: AtomicUsize = AtomicUsize::new(0);
-
-/// Compaction waits for at least this many holes, so small stacks never pay for it.
-const MIN_HOLES_TO_COMPACT: usize = 64;
 
 /// A handler registered with [`register`](crate::register), to unregister it.
 ///
@@ -47,7 +41,7 @@ const MIN_HOLES_TO_COMPACT: usize = 64;
 pub struct Handle {
     priority: i32,
     seq: u64,
-    index_hint: usize,
+    position: Position,
 }
 
 impl Handle {
@@ -74,57 +68,6 @@ pub(crate) struct EntryInfo {
     pub(crate) name: &'static str,
     pub(crate) priority: i32,
     pub(crate) location: &'static Location<'static>,
-}
-
-struct Slot {
-    /// `None` for a hole left by unregister.
-    payload: Option<Payload>,
-    location: &'static Location<'static>,
-    seq: u64,
-}
-
-#[derive(Default)]
-struct Stack {
-    slots: Vec<Slot>,
-    live: usize,
-}
-
-impl Stack {
-    fn find(&self, handle: &Handle) -> Option<usize> {
-        match self.slots.get(handle.index_hint) {
-            Some(slot) if slot.seq == handle.seq => Some(handle.index_hint),
-            _ => self
-                .slots
-                .binary_search_by_key(&handle.seq, |slot| slot.seq)
-                .ok(),
-        }
-    }
-
-    fn remove(&mut self, handle: &Handle) -> Option<Payload> {
-        let index = self.find(handle)?;
-        let payload = self.slots[index].payload.take()?;
-        self.live -= 1;
-        self.trim();
-        let holes = self.slots.len() - self.live;
-        if holes >= MIN_HOLES_TO_COMPACT && holes > self.live {
-            self.slots.retain(|slot| slot.payload.is_some());
-        }
-        Some(payload)
-    }
-
-    fn pop(&mut self) -> Option<Slot> {
-        let slot = self.slots.pop()?;
-        self.live -= 1;
-        self.trim();
-        Some(slot)
-    }
-
-    /// Restores the invariant that the top slot, if any, is live.
-    fn trim(&mut self) {
-        while self.slots.last().is_some_and(|slot| slot.payload.is_none()) {
-            self.slots.pop();
-        }
-    }
 }
 
 /// Stacks keyed by priority; the exit run walks them from the highest key down.
@@ -155,7 +98,7 @@ impl Registry {
         self.stacks
             .iter()
             .rev()
-            .find(|(_, stack)| stack.live > 0)
+            .find(|(_, stack)| stack.live() > 0)
             .map(|(&priority, _)| priority)
     }
 }
@@ -195,25 +138,25 @@ pub(crate) fn insert(
     let seq = registry.next_seq;
     registry.next_seq += 1;
     registry.live += 1;
-    let stack = registry.stacks.entry(priority).or_default();
-    let index_hint = stack.slots.len();
-    stack.slots.push(Slot {
+    let position = registry.stacks.entry(priority).or_default().push(Slot {
         payload: Some(payload),
         location,
         seq,
     });
-    stack.live += 1;
     Handle {
         priority,
         seq,
-        index_hint,
+        position,
     }
 }
 
 /// Takes a pending handler out; `None` if it already ran, is running or was removed.
 pub(crate) fn remove(handle: &Handle) -> Option<Payload> {
     let mut registry = lock();
-    let payload = registry.stacks.get_mut(&handle.priority)?.remove(handle)?;
+    let payload = registry
+        .stacks
+        .get_mut(&handle.priority)?
+        .remove(handle.seq, handle.position)?;
     registry.live -= 1;
     Some(payload)
 }
@@ -243,30 +186,11 @@ pub(crate) fn take_next(static_priority: Option<i32>) -> Option<Entry> {
 /// to drop outside the lock.
 pub(crate) fn remove_all_of_type(closure: TypeId) -> Vec<Payload> {
     let mut registry = lock();
-    let mut removed = Vec::new();
-    for stack in registry.stacks.values_mut() {
-        let handles: Vec<Handle> = stack
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(_, slot)| {
-                slot.payload
-                    .as_ref()
-                    .is_some_and(|p| p.type_id() == closure)
-            })
-            .map(|(index_hint, slot)| Handle {
-                priority: 0,
-                seq: slot.seq,
-                index_hint,
-            })
-            .collect();
-        removed.extend(
-            handles
-                .iter()
-                .rev()
-                .filter_map(|handle| stack.remove(handle)),
-        );
-    }
+    let removed: Vec<Payload> = registry
+        .stacks
+        .values_mut()
+        .flat_map(|stack| stack.remove_where(|payload| payload.type_id() == closure))
+        .collect();
     registry.live -= removed.len();
     removed
 }
@@ -280,8 +204,7 @@ pub(crate) fn take_all() -> Vec<Payload> {
     };
     stacks
         .into_values()
-        .flat_map(|stack| stack.slots)
-        .filter_map(|slot| slot.payload)
+        .flat_map(Stack::into_payloads)
         .collect()
 }
 
@@ -294,7 +217,7 @@ pub(crate) fn snapshot() -> Vec<EntryInfo> {
     let registry = lock();
     let mut infos = Vec::with_capacity(registry.live);
     for (&priority, stack) in registry.stacks.iter().rev() {
-        for slot in stack.slots.iter().rev() {
+        for slot in stack.iter_from_top() {
             if let Some(payload) = &slot.payload {
                 infos.push(EntryInfo {
                     name: payload.type_name(),
@@ -344,83 +267,14 @@ pub(crate) mod fork {
         let mut registry = lock();
         let registry = &mut *registry;
         let adopted = mem::take(&mut registry.inherited_live);
-        for (priority, mut inherited) in mem::take(&mut registry.inherited) {
-            let own = registry.stacks.entry(priority).or_default();
-            inherited.slots.append(&mut own.slots);
-            inherited.live += own.live;
-            *own = inherited;
+        for (priority, inherited) in mem::take(&mut registry.inherited) {
+            registry
+                .stacks
+                .entry(priority)
+                .or_default()
+                .adopt_below(inherited);
         }
         registry.live += adopted;
         adopted
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stack_with(count: u64) -> (Stack, Vec<Handle>) {
-        let mut stack = Stack::default();
-        let handles = (0..count)
-            .map(|seq| {
-                let index_hint = stack.slots.len();
-                stack.slots.push(Slot {
-                    payload: Some(Payload::new(|| {})),
-                    location: Location::caller(),
-                    seq,
-                });
-                stack.live += 1;
-                Handle {
-                    priority: 0,
-                    seq,
-                    index_hint,
-                }
-            })
-            .collect();
-        (stack, handles)
-    }
-
-    #[test]
-    fn removing_in_scope_order_leaves_no_holes() {
-        let (mut stack, handles) = stack_with(10);
-        for handle in handles.iter().rev() {
-            assert!(stack.remove(handle).is_some());
-        }
-        assert!(stack.slots.is_empty());
-        assert_eq!(stack.live, 0);
-    }
-
-    #[test]
-    fn holes_are_compacted_and_stale_hints_still_resolve() {
-        let (mut stack, handles) = stack_with(1000);
-        // Remove two handles of every three below the live top: holes outnumber live
-        // handlers and force compactions, which move the remaining slots.
-        for handle in handles[..999].iter().filter(|handle| handle.seq % 3 != 0) {
-            assert!(stack.remove(handle).is_some());
-        }
-        assert!(stack.slots.len() < 1000, "compaction ran");
-        for handle in handles[..999].iter().filter(|handle| handle.seq % 3 == 0) {
-            assert!(stack.remove(handle).is_some(), "found after compaction");
-        }
-        assert_eq!(stack.live, 1);
-        assert!(
-            stack.slots.len() < 1 + MIN_HOLES_TO_COMPACT,
-            "holes stay bounded"
-        );
-        assert!(stack.remove(&handles[0]).is_none(), "removed once only");
-        assert!(stack.remove(&handles[999]).is_some());
-        assert!(
-            stack.slots.is_empty(),
-            "removing the top trims the holes under it"
-        );
-    }
-
-    #[test]
-    fn pop_takes_newest_first_and_skips_holes() {
-        let (mut stack, handles) = stack_with(3);
-        stack.remove(&handles[1]);
-        assert_eq!(stack.pop().map(|slot| slot.seq), Some(2));
-        assert_eq!(stack.pop().map(|slot| slot.seq), Some(0));
-        assert!(stack.pop().is_none());
     }
 }
