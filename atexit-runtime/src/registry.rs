@@ -11,7 +11,6 @@
 mod stack;
 
 use std::any::TypeId;
-use std::collections::BTreeMap;
 use std::mem;
 use std::panic::Location;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -70,8 +69,53 @@ pub(crate) struct EntryInfo {
     pub(crate) location: &'static Location<'static>,
 }
 
-/// Stacks keyed by priority; the exit run walks them from the highest key down.
-type Stacks = BTreeMap<i32, Stack>;
+/// The stacks by priority, in ascending order; the exit run walks them from the
+/// highest down. A sorted `Vec`, not a map: programs use a handful of priorities, and
+/// with one (the usual case) finding its stack is a single comparison.
+#[derive(Default)]
+struct Stacks(Vec<(i32, Stack)>);
+
+impl Stacks {
+    const fn new() -> Self {
+        Stacks(Vec::new())
+    }
+
+    fn get_mut(&mut self, priority: i32) -> Option<&mut Stack> {
+        let index = self.index_of(priority).ok()?;
+        Some(&mut self.0[index].1)
+    }
+
+    fn get_or_insert(&mut self, priority: i32) -> &mut Stack {
+        let index = self.index_of(priority).unwrap_or_else(|index| {
+            self.0.insert(index, (priority, Stack::default()));
+            index
+        });
+        &mut self.0[index].1
+    }
+
+    fn index_of(&self, priority: i32) -> Result<usize, usize> {
+        match self.0.last() {
+            Some(&(last, _)) if last == priority => Ok(self.0.len() - 1),
+            _ => self.0.binary_search_by_key(&priority, |&(key, _)| key),
+        }
+    }
+
+    /// Highest priority first.
+    fn iter_from_top(&self) -> impl Iterator<Item = (i32, &Stack)> {
+        self.0
+            .iter()
+            .rev()
+            .map(|(priority, stack)| (*priority, stack))
+    }
+
+    fn stacks_mut(&mut self) -> impl Iterator<Item = &mut Stack> {
+        self.0.iter_mut().map(|(_, stack)| stack)
+    }
+
+    fn into_stacks(self) -> impl Iterator<Item = (i32, Stack)> {
+        self.0.into_iter()
+    }
+}
 
 pub(crate) struct Registry {
     stacks: Stacks,
@@ -86,20 +130,19 @@ pub(crate) struct Registry {
 impl Registry {
     const fn new() -> Self {
         Registry {
-            stacks: BTreeMap::new(),
+            stacks: Stacks::new(),
             live: 0,
             next_seq: 0,
-            inherited: BTreeMap::new(),
+            inherited: Stacks::new(),
             inherited_live: 0,
         }
     }
 
     fn top_priority(&self) -> Option<i32> {
         self.stacks
-            .iter()
-            .rev()
+            .iter_from_top()
             .find(|(_, stack)| stack.live() > 0)
-            .map(|(&priority, _)| priority)
+            .map(|(priority, _)| priority)
     }
 }
 
@@ -138,7 +181,7 @@ pub(crate) fn insert(
     let seq = registry.next_seq;
     registry.next_seq += 1;
     registry.live += 1;
-    let position = registry.stacks.entry(priority).or_default().push(Slot {
+    let position = registry.stacks.get_or_insert(priority).push(Slot {
         payload: Some(payload),
         location,
         seq,
@@ -155,7 +198,7 @@ pub(crate) fn remove(handle: &Handle) -> Option<Payload> {
     let mut registry = lock();
     let payload = registry
         .stacks
-        .get_mut(&handle.priority)?
+        .get_mut(handle.priority)?
         .remove(handle.seq, handle.position)?;
     registry.live -= 1;
     Some(payload)
@@ -174,7 +217,7 @@ pub(crate) fn take_next(static_priority: Option<i32>) -> Option<Entry> {
     if static_priority.is_some_and(|static_priority| static_priority > priority) {
         return None;
     }
-    let slot = registry.stacks.get_mut(&priority)?.pop()?;
+    let slot = registry.stacks.get_mut(priority)?.pop()?;
     registry.live -= 1;
     Some(Entry {
         payload: slot.payload?,
@@ -188,7 +231,7 @@ pub(crate) fn remove_all_of_type(closure: TypeId) -> Vec<Payload> {
     let mut registry = lock();
     let removed: Vec<Payload> = registry
         .stacks
-        .values_mut()
+        .stacks_mut()
         .flat_map(|stack| stack.remove_where(|payload| payload.type_id() == closure))
         .collect();
     registry.live -= removed.len();
@@ -203,8 +246,8 @@ pub(crate) fn take_all() -> Vec<Payload> {
         mem::take(&mut registry.stacks)
     };
     stacks
-        .into_values()
-        .flat_map(Stack::into_payloads)
+        .into_stacks()
+        .flat_map(|(_, stack)| stack.into_payloads())
         .collect()
 }
 
@@ -216,7 +259,7 @@ pub(crate) fn pending() -> usize {
 pub(crate) fn snapshot() -> Vec<EntryInfo> {
     let registry = lock();
     let mut infos = Vec::with_capacity(registry.live);
-    for (&priority, stack) in registry.stacks.iter().rev() {
+    for (priority, stack) in registry.stacks.iter_from_top() {
         for slot in stack.iter_from_top() {
             if let Some(payload) = &slot.payload {
                 infos.push(EntryInfo {
@@ -267,11 +310,10 @@ pub(crate) mod fork {
         let mut registry = lock();
         let registry = &mut *registry;
         let adopted = mem::take(&mut registry.inherited_live);
-        for (priority, inherited) in mem::take(&mut registry.inherited) {
+        for (priority, inherited) in mem::take(&mut registry.inherited).into_stacks() {
             registry
                 .stacks
-                .entry(priority)
-                .or_default()
+                .get_or_insert(priority)
                 .adopt_below(inherited);
         }
         registry.live += adopted;

@@ -84,7 +84,7 @@ impl Segment {
     }
 }
 
-/// Invariant: the top segment, if any, is not empty and its top slot is live.
+/// Invariant: the top slot, if any, is live, and only the bottom segment may be empty.
 #[derive(Default)]
 pub(super) struct Stack {
     segments: Vec<Segment>,
@@ -97,12 +97,14 @@ impl Stack {
     }
 
     pub(super) fn push(&mut self, slot: Slot) -> Position {
-        if self
-            .segments
-            .last()
-            .map_or(true, |top| top.slots.len() == SEGMENT_SLOTS)
-        {
-            self.segments.push(Segment::default());
+        match self.segments.last() {
+            // Most programs have a few handlers: let the first segment grow as needed.
+            None => self.segments.push(Segment::default()),
+            Some(top) if top.slots.len() == SEGMENT_SLOTS => self.segments.push(Segment {
+                slots: Vec::with_capacity(SEGMENT_SLOTS),
+                live: 0,
+            }),
+            Some(_) => {}
         }
         let segment = self.segments.len() - 1;
         let top = &mut self.segments[segment];
@@ -158,11 +160,12 @@ impl Stack {
         Some(slot)
     }
 
-    /// Pops the holes and empty segments that reached the top.
+    /// Pops the holes and empty segments that reached the top. The bottom segment
+    /// stays, empty, so that a guard created and dropped in a loop does not allocate.
     fn restore_top(&mut self) {
         while let Some(top) = self.segments.last_mut() {
             top.trim_top();
-            if top.live > 0 {
+            if top.live > 0 || self.segments.len() == 1 {
                 break;
             }
             self.segments.pop();
@@ -246,7 +249,12 @@ mod tests {
         for &(seq, position) in handles.iter().rev() {
             assert!(stack.remove(seq, position).is_some());
         }
-        assert!(stack.segments.is_empty());
+        assert_eq!(slot_count(&stack), 0);
+        assert_eq!(
+            stack.segments.len(),
+            1,
+            "the bottom segment is kept for reuse"
+        );
         assert_eq!(stack.live(), 0);
     }
 
@@ -274,8 +282,9 @@ mod tests {
             "removed once only"
         );
         assert!(stack.remove(last.0, last.1).is_some());
-        assert!(
-            stack.segments.is_empty(),
+        assert_eq!(
+            slot_count(&stack),
+            0,
             "removing the top trims what is under it"
         );
     }
