@@ -127,16 +127,23 @@ fn a_hung_handler_is_abandoned_after_the_timeout_and_the_status_is_kept() {
     }
 }
 
-#[test]
-fn a_forked_child_runs_its_own_handlers_but_not_its_parents() {
-    let run = run("fork", &[]);
+/// Runs the `fork` example; returns its lines and the parent's and child's pids.
+fn run_fork(args: &[&str]) -> (Vec<String>, String, String) {
+    let run = run("fork", args);
     assert_eq!(run.code(), Some(0), "{}", run.stderr);
-    let lines = run.lines();
-    let parent = lines[0].strip_prefix("parent ").unwrap();
+    let lines: Vec<String> = run.lines().into_iter().map(str::to_owned).collect();
+    let parent = lines[0].strip_prefix("parent ").unwrap().to_owned();
     let child = lines[1]
         .strip_prefix("child ")
         .and_then(|rest| rest.split(' ').next())
-        .unwrap();
+        .unwrap()
+        .to_owned();
+    (lines, parent, child)
+}
+
+#[test]
+fn a_forked_child_runs_its_own_handlers_but_not_its_parents() {
+    let (lines, parent, child) = run_fork(&[]);
     assert_eq!(
         lines,
         [
@@ -153,13 +160,7 @@ fn a_forked_child_runs_its_own_handlers_but_not_its_parents() {
 
 #[test]
 fn a_forked_child_that_adopts_runs_its_parents_handlers_too() {
-    let run = run("fork", &["adopt"]);
-    let lines = run.lines();
-    let parent = lines[0].strip_prefix("parent ").unwrap();
-    let child = lines[1]
-        .strip_prefix("child ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap();
+    let (lines, parent, child) = run_fork(&["adopt"]);
     assert_eq!(
         lines,
         [

@@ -220,18 +220,22 @@ impl Stack {
 mod tests {
     use super::*;
 
+    /// Pushes a handler for each sequence number; returns what their handles hold.
+    fn push_all(stack: &mut Stack, seqs: std::ops::Range<u64>) -> Vec<(u64, Position)> {
+        seqs.map(|seq| {
+            let position = stack.push(Slot {
+                payload: Some(Payload::new(|| {})),
+                location: Location::caller(),
+                seq,
+            });
+            (seq, position)
+        })
+        .collect()
+    }
+
     fn stack_with(count: u64) -> (Stack, Vec<(u64, Position)>) {
         let mut stack = Stack::default();
-        let handles = (0..count)
-            .map(|seq| {
-                let position = stack.push(Slot {
-                    payload: Some(Payload::new(|| {})),
-                    location: Location::caller(),
-                    seq,
-                });
-                (seq, position)
-            })
-            .collect();
+        let handles = push_all(&mut stack, 0..count);
         (stack, handles)
     }
 
@@ -304,16 +308,7 @@ mod tests {
     fn handles_survive_adopting_older_handlers_below() {
         let (older, older_handles) = stack_with(10);
         let mut stack = Stack::default();
-        let newer_handles: Vec<_> = (100..110)
-            .map(|seq| {
-                let position = stack.push(Slot {
-                    payload: Some(Payload::new(|| {})),
-                    location: Location::caller(),
-                    seq,
-                });
-                (seq, position)
-            })
-            .collect();
+        let newer_handles = push_all(&mut stack, 100..110);
         stack.adopt_below(older);
         for (seq, position) in newer_handles.into_iter().chain(older_handles) {
             assert!(stack.remove(seq, position).is_some(), "{seq}");
