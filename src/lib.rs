@@ -118,10 +118,21 @@
 ///
 /// # Associated functions
 ///
-/// A `static` cannot live in an `impl` block, so mark the block too: every associated
-/// function marked `#[on_exit]` inside it becomes a handler, and may use `Self`.
+/// An associated function without receiver can be a handler too. Its body may not use
+/// `Self` (the handler is reached from outside the `impl`), unless the `impl` block
+/// itself is marked `#[on_exit]`: then every function marked inside it is a handler
+/// and may use `Self`.
 ///
 /// ```
+/// struct Cache;
+///
+/// impl Cache {
+///     #[atexit::on_exit]
+///     fn flush() {
+///         println!("flushing the cache");
+///     }
+/// }
+///
 /// struct Service;
 ///
 /// #[atexit::on_exit]
@@ -133,7 +144,10 @@
 ///         println!("cleaning up every {}", Self::NAME);
 ///     }
 /// }
-/// # fn main() { atexit::clear(); }
+/// # fn main() {
+/// # assert_eq!(atexit::unregister_fn(Cache::flush), 1);
+/// # atexit::clear();
+/// # }
 /// ```
 ///
 /// Misuse is a compile error that points at the offending tokens: arguments, a

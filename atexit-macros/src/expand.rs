@@ -1,11 +1,18 @@
 //! Generates the code for `#[on_exit]`: the function as written, plus one element of
 //! the runtime's link-time slice describing it.
+//!
+//! The attribute cannot tell whether a function sits in a module or in an `impl`
+//! block, and a `static` is not allowed in an `impl`. So the element goes inside the
+//! function's own body, which is valid in both places, and the body moves into a
+//! nested function the element can name (`HANDLER_FN`). An `impl` block marked
+//! `#[on_exit]` as a whole knows its type, so its elements go after the block and
+//! name the functions through it, which lets their bodies use `Self`.
 
-use proc_macro2::{TokenStream, TokenTree};
+use proc_macro2::{Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, Error, ImplItem, Item, ItemImpl, LitStr, Result, ReturnType, Signature, Type,
+    Attribute, Error, ImplItem, Item, ItemFn, ItemImpl, Result, ReturnType, Signature, Type,
 };
 
 use crate::args::Args;
@@ -20,12 +27,7 @@ pub fn on_exit(args: TokenStream, item: TokenStream) -> Result<TokenStream> {
         Item::Fn(function) => {
             let args: Args = syn::parse2(args)?;
             check_signature(&function.sig)?;
-            let ident = &function.sig.ident;
-            let handler = handler_element(&args, &function.sig, quote!(#ident), None);
-            Ok(quote! {
-                #function
-                #handler
-            })
+            expand_fn(&args, function)
         }
         Item::Impl(block) => {
             if !args.is_empty() {
@@ -41,6 +43,42 @@ pub fn on_exit(args: TokenStream, item: TokenStream) -> Result<TokenStream> {
             "`#[on_exit]` goes on a function, or on an `impl` block whose associated functions are marked `#[on_exit]`",
         )),
     }
+}
+
+/// The name of the nested function that holds a handler's body.
+const HANDLER_FN: &str = "__atexit_handler";
+
+/// A function on its own, in a module or in an `impl` block: its body moves into a
+/// nested function, next to the element that refers to it.
+fn expand_fn(args: &Args, function: ItemFn) -> Result<TokenStream> {
+    if let Some(span) = find_self(function.sig.output.to_token_stream())
+        .or_else(|| find_self(function.block.to_token_stream()))
+    {
+        return Err(Error::new(
+            span,
+            "`Self` is not available in an `#[on_exit]` function marked on its own: mark its `impl` block `#[atexit::on_exit]` too, which allows it",
+        ));
+    }
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = function;
+    let handler_fn = Ident::new(HANDLER_FN, Span::call_site());
+    let constness = &sig.constness;
+    let output = &sig.output;
+    let element = handler_element(args, &sig, quote!(#handler_fn));
+    Ok(quote! {
+        #(#attrs)*
+        // It runs at exit; nothing else has to call it.
+        #[allow(dead_code)]
+        #vis #sig {
+            #constness fn #handler_fn() #output #block
+            #element
+            #handler_fn()
+        }
+    })
 }
 
 /// An `impl` block: every associated function marked `#[on_exit]` inside becomes a
@@ -60,7 +98,6 @@ fn expand_impl(mut block: ItemImpl) -> Result<TokenStream> {
         ));
     }
     let self_ty = &*block.self_ty;
-    let type_name = type_display(self_ty);
     let mut elements = Vec::new();
     for item in &mut block.items {
         let ImplItem::Fn(function) = item else {
@@ -75,7 +112,6 @@ fn expand_impl(mut block: ItemImpl) -> Result<TokenStream> {
             &args,
             &function.sig,
             quote!(<#self_ty>::#ident),
-            Some(&type_name),
         ));
     }
     if elements.is_empty() {
@@ -191,24 +227,12 @@ fn returns_unit_or_result(ty: &Type) -> bool {
 }
 
 /// One element of the runtime's slice for the function at `path`.
-fn handler_element(
-    args: &Args,
-    sig: &Signature,
-    path: TokenStream,
-    type_name: Option<&str>,
-) -> TokenStream {
+fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStream {
     let private = private();
     let ident = &sig.ident;
-    let name = match (&args.name, type_name) {
-        (Some(name), _) => name.to_token_stream(),
-        (None, Some(type_name)) => {
-            let suffix = LitStr::new(&format!("::{type_name}::{ident}"), ident.span());
-            quote!(::core::concat!(::core::module_path!(), #suffix))
-        }
-        (None, None) => {
-            let suffix = LitStr::new(&format!("::{ident}"), ident.span());
-            quote!(::core::concat!(::core::module_path!(), #suffix))
-        }
+    let name = match &args.name {
+        Some(name) => quote!(#name),
+        None => quote!(path),
     };
     let priority = match &args.priority {
         // A named constant makes the type checker point at the expression itself.
@@ -247,6 +271,7 @@ fn handler_element(
             const ORDER: #private::OrderKey = #private::OrderKey::new(
                 PRIORITY,
                 ::core::module_path!(),
+                ::core::option_env!("CARGO_MANIFEST_DIR"),
                 #file,
                 #line,
                 #column,
@@ -256,15 +281,12 @@ fn handler_element(
                 #call
             }
 
-            fn function_type() -> ::core::any::TypeId {
-                #private::type_id_of(&#path)
-            }
-
             fn describe() -> #private::StaticInfo {
                 #private::link_exit_hook();
+                let path = #private::function_path(&#path);
                 #private::StaticInfo {
                     run,
-                    function_type,
+                    path,
                     name: #name,
                     file: #file,
                     order: ORDER,
@@ -280,17 +302,14 @@ fn handler_element(
 }
 
 fn mentions_self(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|token| match token {
-        TokenTree::Ident(ident) => ident == "Self",
-        TokenTree::Group(group) => mentions_self(group.stream()),
-        _ => false,
-    })
+    find_self(tokens).is_some()
 }
 
-/// How a type is written, for handler names: `Service`, `crate::Service`.
-fn type_display(ty: &Type) -> String {
-    ty.to_token_stream()
-        .to_string()
-        .replace(" :: ", "::")
-        .replace(' ', "")
+/// The first `Self` in `tokens`, however deeply nested.
+fn find_self(tokens: TokenStream) -> Option<Span> {
+    tokens.into_iter().find_map(|token| match token {
+        TokenTree::Ident(ident) if ident == "Self" => Some(ident.span()),
+        TokenTree::Group(group) => find_self(group.stream()),
+        _ => None,
+    })
 }

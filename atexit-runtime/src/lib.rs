@@ -96,8 +96,10 @@ pub fn unregister(handle: Handle) -> bool {
 ///
 /// That is every `#[on_exit]` handler declared on `f` (it will not run), and every
 /// handler registered by passing `f` itself to [`register`]. Pass the function item
-/// (`unregister_fn(my_cleanup)`), not a closure or function pointer: functions are
-/// recognised by their type, which closures and pointers do not share.
+/// (`unregister_fn(my_cleanup)`): a function pointer or a capturing closure does not
+/// name one function, and is refused at compile time. It looks at every pending
+/// handler, so it takes time in proportion to their number; [`unregister`] with a
+/// handle is O(1).
 ///
 /// ```
 /// fn my_cleanup() {
@@ -110,12 +112,18 @@ pub fn unregister(handle: Handle) -> bool {
 /// assert_eq!(atexit::unregister_fn(my_cleanup), 0);
 /// ```
 pub fn unregister_fn<F: 'static>(f: F) -> usize {
-    let function = TypeId::of::<F>();
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "`unregister_fn` takes a function item such as `my_cleanup`, not a function pointer or a closure that captures"
+        )
+    };
+    let path = statics::function_path(&f);
     drop(f);
-    let removed = registry::remove_all_of_type(function);
+    let removed = registry::remove_all_of_type(TypeId::of::<F>());
     let count = removed.len();
     drop(removed);
-    count + statics::disable_function(function)
+    count + statics::disable_function(path)
 }
 
 /// Python's `atexit._run_exitfuncs`: runs every pending handler now, in exit order.
@@ -272,7 +280,7 @@ pub fn adopt_inherited() -> usize {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::statics::{
-        link_exit_hook, type_id_of, HandlerReturn, OrderKey, StaticHandler, StaticInfo,
+        function_path, link_exit_hook, HandlerReturn, OrderKey, StaticHandler, StaticInfo,
         ATEXIT_V0_1_HANDLERS,
     };
     pub use linkme;

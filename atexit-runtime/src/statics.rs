@@ -5,7 +5,7 @@
 //! release builds), so the exit order is computed from a key every element records:
 //! its priority, then where it was declared.
 
-use std::any::TypeId;
+use std::any::type_name;
 use std::cmp::Reverse;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -55,15 +55,46 @@ pub struct OrderKey(u128);
 
 impl OrderKey {
     #[doc(hidden)]
-    pub const fn new(priority: i32, module_path: &str, file: &str, line: u32, column: u32) -> Self {
+    pub const fn new(
+        priority: i32,
+        module_path: &str,
+        manifest_dir: Option<&str>,
+        file: &str,
+        line: u32,
+        column: u32,
+    ) -> Self {
         // Flipping the sign bit orders i32s as u32s.
         let priority = (priority as u32 ^ (1 << 31)) as u128;
-        let source = source_hash(module_path, file) as u128;
+        let source = source_hash(module_path, package_relative(file, manifest_dir)) as u128;
         OrderKey(priority << 96 | source << 64 | (line as u128) << 32 | column as u128)
     }
 
     pub(crate) fn line(&self) -> u32 {
         (self.0 >> 32) as u32
+    }
+}
+
+/// `file!()` is absolute for a dependency from a registry or a git checkout; relative
+/// to its package, it is the same on every machine.
+const fn package_relative<'a>(file: &'a str, manifest_dir: Option<&str>) -> &'a str {
+    let Some(dir) = manifest_dir else {
+        return file;
+    };
+    let (file_bytes, dir_bytes) = (file.as_bytes(), dir.as_bytes());
+    if file_bytes.len() <= dir_bytes.len() + 1 || file_bytes[dir_bytes.len()] != b'/' {
+        return file;
+    }
+    let mut index = 0;
+    while index < dir_bytes.len() {
+        if file_bytes[index] != dir_bytes[index] {
+            return file;
+        }
+        index += 1;
+    }
+    // The cut is after an ASCII '/', so the rest is valid UTF-8.
+    match std::str::from_utf8(file_bytes.split_at(dir_bytes.len() + 1).1) {
+        Ok(relative) => relative,
+        Err(_) => file,
     }
 }
 
@@ -94,7 +125,8 @@ const fn source_hash(module_path: &str, file: &str) -> u32 {
 #[doc(hidden)]
 pub struct StaticInfo {
     pub run: fn() -> Result<(), String>,
-    pub function_type: fn() -> TypeId,
+    /// The function's path as `std::any::type_name` spells it, for `unregister_fn`.
+    pub path: &'static str,
     pub name: &'static str,
     pub file: &'static str,
     pub order: OrderKey,
@@ -178,10 +210,13 @@ impl<E: Display> HandlerReturn for Result<(), E> {
     }
 }
 
-/// The `TypeId` of a function item, which identifies it for `unregister_fn`.
+/// The path of a function item, as `type_name` spells it: what identifies a static
+/// handler for `unregister_fn`. A body moved into the nested handler function reports
+/// the path of the function it was written in.
 #[doc(hidden)]
-pub fn type_id_of<F: 'static>(_: &F) -> TypeId {
-    TypeId::of::<F>()
+pub fn function_path<F>(_: &F) -> &'static str {
+    let path = type_name::<F>();
+    path.strip_suffix("::__atexit_handler").unwrap_or(path)
 }
 
 /// The static handlers in exit order: priority high to low, then the reverse of
@@ -194,12 +229,21 @@ pub(crate) fn exit_order() -> &'static [&'static StaticHandler] {
 /// The keys are built in code by `describe`: kept in the elements, they would make
 /// the section the loader writes to before `main` larger.
 fn sort_for_exit() -> Box<[&'static StaticHandler]> {
-    let mut keyed: Vec<(OrderKey, &'static StaticHandler)> = ATEXIT_V0_1_HANDLERS
+    let mut keyed: Vec<(OrderKey, &'static str, &'static StaticHandler)> = ATEXIT_V0_1_HANDLERS
         .iter()
-        .map(|handler| (handler.info().order, handler))
+        .map(|handler| {
+            let info = handler.info();
+            (info.order, info.path, handler)
+        })
         .collect();
-    keyed.sort_unstable_by_key(|&(order, _)| Reverse(order));
-    keyed.into_iter().map(|(_, handler)| handler).collect()
+    // Handlers that one `macro_rules!` call declares share a position; their paths
+    // tell them apart.
+    keyed.sort_unstable_by(|(order, path, _), (other_order, other_path, _)| {
+        Reverse(order)
+            .cmp(&Reverse(other_order))
+            .then_with(|| Reverse(path).cmp(&Reverse(other_path)))
+    });
+    keyed.into_iter().map(|(_, _, handler)| handler).collect()
 }
 
 /// Whether this process runs the static handlers.
@@ -216,11 +260,11 @@ pub(crate) fn pending() -> usize {
     }
 }
 
-/// Disables every pending handler declared on the function of type `function`.
-pub(crate) fn disable_function(function: TypeId) -> usize {
+/// Disables every pending handler declared on the function at `path`.
+pub(crate) fn disable_function(path: &str) -> usize {
     ATEXIT_V0_1_HANDLERS
         .iter()
-        .filter(|handler| (handler.info().function_type)() == function && handler.disable())
+        .filter(|handler| handler.info().path == path && handler.disable())
         .count()
 }
 
