@@ -25,6 +25,7 @@ fn decorator_runs_the_static_handler() {
     let run = run("decorator", &[]);
     assert_eq!(run.lines(), ["Working...", "Cleanup executed"]);
     assert_eq!(run.code(), Some(0));
+    run.assert_quiet();
 }
 
 #[test]
@@ -54,6 +55,7 @@ fn database_disconnects_at_exit() {
         ]
     );
     assert_eq!(run.code(), Some(0));
+    run.assert_quiet();
 }
 
 #[test]
@@ -70,6 +72,7 @@ fn unregistered_callbacks_do_not_run() {
         ]
     );
     assert_eq!(removed.code(), Some(0));
+    removed.assert_quiet();
 
     let kept = run("unregister", &["keep"]);
     assert_eq!(
@@ -82,6 +85,8 @@ fn unregistered_callbacks_do_not_run() {
             "static_cleanup ran"
         ]
     );
+    assert_eq!(kept.code(), Some(0));
+    kept.assert_quiet();
 }
 
 #[test]
@@ -129,6 +134,7 @@ fn ordering_is_newest_first_within_a_priority() {
     assert!(table[2].contains("ordering::third") && table[2].contains("dynamic"));
     assert!(table[2].contains("examples/ordering.rs:"));
     assert!(table[5].contains("ordering::close_log"));
+    run.assert_quiet();
 }
 
 #[test]
@@ -139,6 +145,7 @@ fn class_method_cleans_up_every_instance() {
         ["Cleaning up Service1", "Cleaning up Service2"]
     );
     assert_eq!(run.code(), Some(0));
+    run.assert_quiet();
 }
 
 #[test]
@@ -195,7 +202,11 @@ fn handlers_run_on_return_exit_and_panic_but_not_on_exit_without_cleanup_or_abor
 
     let aborted = run("when_not_run", &["abort"]);
     assert_eq!(aborted.stdout, "");
-    assert_eq!(aborted.signal(), Some(libc_sigabrt()));
+    assert_eq!(aborted.signal(), Some(SIGABRT));
+
+    let crashed = run("when_not_run", &["crash"]);
+    assert_eq!(crashed.stdout, "");
+    assert_eq!(crashed.signal(), Some(SIGSEGV));
 }
 
 #[test]
@@ -215,6 +226,5 @@ fn mistakes_captures_by_value_and_reports_failing_handlers() {
     assert!(reports[1].ends_with("failed: Error in cleanup"));
 }
 
-fn libc_sigabrt() -> i32 {
-    6
-}
+const SIGABRT: i32 = 6;
+const SIGSEGV: i32 = 11;

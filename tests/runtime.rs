@@ -178,3 +178,79 @@ fn the_tour_runs_its_handlers_on_every_exit_path() {
         assert!(failure.starts_with("atexit: handler `tour::check_disk` (examples/tour.rs:"));
     }
 }
+
+#[test]
+fn priorities_interleave_static_and_dynamic_handlers() {
+    let run = run("priorities", &[]);
+    assert_eq!(
+        run.lines(),
+        [
+            "dynamic 10",
+            "dynamic 5, newer",
+            "dynamic 5, older",
+            "static 5",
+            "dynamic 0",
+            "static 0, declared second",
+            "static 0, declared first",
+            "dynamic -5",
+            "static -5",
+        ]
+    );
+    run.assert_quiet();
+}
+
+#[test]
+fn a_handler_registered_by_another_thread_during_the_exit_run_runs_once() {
+    let run = run("during_exit", &["thread"]);
+    assert_eq!(
+        run.lines(),
+        [
+            "main returns",
+            "handler that started a thread ran",
+            "registered by another thread ran",
+            "oldest handler ran, is_exiting=true"
+        ]
+    );
+}
+
+#[test]
+fn handlers_run_early_by_two_threads_run_once_and_never_again_at_exit() {
+    let run = run("explicit_run", &["run"]);
+    assert_eq!(
+        run.lines(),
+        [
+            "oldest dynamic handler ran",
+            "static handler ran",
+            "ran early: 100, pending: 0",
+            "registered after the early run ran"
+        ]
+    );
+    assert_eq!(run.code(), Some(0));
+    run.assert_quiet();
+}
+
+#[test]
+fn atexit_exit_inside_an_early_run_finishes_the_run_then_exits() {
+    let run = run("explicit_run", &["exit-inside"]);
+    assert_eq!(run.lines(), ["older handler ran", "static handler ran"]);
+    assert_eq!(run.code(), Some(4));
+    run.assert_quiet();
+}
+
+#[test]
+fn cleared_handlers_do_not_run_at_exit() {
+    let run = run("explicit_run", &["clear"]);
+    assert_eq!(
+        run.lines(),
+        ["cleared 2"],
+        "one dynamic and one static handler"
+    );
+    assert_eq!(run.code(), Some(0));
+}
+
+#[test]
+fn a_dismissed_guard_runs_neither_at_once_nor_at_exit() {
+    let run = run("explicit_run", &["dismiss"]);
+    assert_eq!(run.lines(), ["pending 0"]);
+    run.assert_quiet();
+}

@@ -34,7 +34,15 @@ where
     }
 }
 
-/// The guard [`guard`] returns; see there.
+/// The guard [`guard`] returns: dropping it runs the closure, unless the exit run
+/// already did.
+///
+/// ```
+/// let guard = atexit::guard(|| println!("released"));
+/// assert_eq!(atexit::pending(), 1);
+/// drop(guard); // prints "released"
+/// assert_eq!(atexit::pending(), 0);
+/// ```
 #[must_use = "dropping the guard at once runs its closure at once"]
 pub struct Guard {
     handle: Option<Handle>,

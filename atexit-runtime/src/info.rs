@@ -7,7 +7,8 @@ use crate::statics;
 
 /// A pending exit handler, as [`handlers`](crate::handlers) lists it.
 ///
-/// `Display` prints one line; [`HandlerInfo::table`] prints a list as a table.
+/// `Display` prints one line; [`HandlerInfo::table`] prints a list of them as a
+/// table, which is what `{:?}` on the list would not give.
 ///
 /// ```
 /// let handle = atexit::register_with(3, || {});
@@ -29,26 +30,65 @@ pub struct HandlerInfo {
 impl HandlerInfo {
     /// The handler's name: the `name = "…"` given to `#[on_exit]`, else the function's
     /// path; for a dynamic handler, the type name of the closure or function.
+    ///
+    /// ```
+    /// fn flush() {}
+    /// atexit::register(flush);
+    /// assert!(atexit::handlers()[0].name().ends_with("::flush"));
+    /// # atexit::clear();
+    /// ```
     pub fn name(&self) -> &str {
         self.name
     }
 
     /// The priority; handlers with a higher priority run first.
+    ///
+    /// ```
+    /// atexit::register_with(-1, || {});
+    /// assert_eq!(atexit::handlers()[0].priority(), -1);
+    /// # atexit::clear();
+    /// ```
     pub fn priority(&self) -> i32 {
         self.priority
     }
 
-    /// The source file that declared or registered the handler.
+    /// The source file that declared or registered the handler: for a dynamic handler,
+    /// where `register` was called.
+    ///
+    /// ```
+    /// atexit::register(|| {});
+    /// assert_eq!(atexit::handlers()[0].file(), file!());
+    /// # atexit::clear();
+    /// ```
     pub fn file(&self) -> &str {
         self.file
     }
 
     /// The line in [`file`](Self::file).
+    ///
+    /// ```
+    /// let line = line!() + 1;
+    /// atexit::register(|| {});
+    /// assert_eq!(atexit::handlers()[0].line(), line);
+    /// # atexit::clear();
+    /// ```
     pub fn line(&self) -> u32 {
         self.line
     }
 
     /// Whether the handler was declared with `#[on_exit]` rather than registered.
+    ///
+    /// ```
+    /// #[atexit::on_exit]
+    /// fn declared() {}
+    ///
+    /// # fn main() {
+    /// atexit::register(|| {});
+    /// let kinds: Vec<bool> = atexit::handlers().iter().map(|h| h.is_static()).collect();
+    /// assert_eq!(kinds, [false, true], "dynamic first at equal priority");
+    /// # atexit::clear();
+    /// # }
+    /// ```
     pub fn is_static(&self) -> bool {
         self.is_static
     }
@@ -90,6 +130,15 @@ impl fmt::Display for HandlerInfo {
 }
 
 /// A list of handlers displayed as a table; made by [`HandlerInfo::table`].
+///
+/// ```
+/// atexit::register_with(2, || {});
+/// let handlers = atexit::handlers();
+/// let table = atexit::HandlerInfo::table(&handlers).to_string();
+/// let row = table.lines().nth(1).unwrap();
+/// assert!(row.starts_with("  1        2  dynamic"));
+/// # atexit::clear();
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct HandlerTable<'a> {
     handlers: &'a [HandlerInfo],

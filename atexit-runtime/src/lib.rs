@@ -198,7 +198,9 @@ pub fn handlers() -> Vec<HandlerInfo> {
 /// call wins. `std::process::exit` inside a handler aborts the process instead and
 /// loses every remaining handler.
 ///
-/// Ending a handler early needs unwinding: with `panic = "abort"` it aborts.
+/// Ending a handler early needs unwinding: with `panic = "abort"` it aborts. In a run
+/// started by a signal caught with [`catch_signals`], the process dies by that signal
+/// whatever code a handler asks for.
 ///
 /// ```no_run
 /// atexit::register(|| {
@@ -247,7 +249,9 @@ pub fn set_handler_timeout(timeout: Option<Duration>) {
 ///
 /// The handlers run on a thread of their own, never inside a signal handler; the
 /// rest of the program keeps running meanwhile. A second signal while they run ends
-/// the process at once. Calling this again does nothing.
+/// the process at once, and so does a signal that arrives while the process is
+/// already running its handlers on its way out (after `main` returned, say): press
+/// Ctrl-C again to stop a shutdown that hangs. Calling this again does nothing.
 ///
 /// ```
 /// atexit::catch_signals().expect("signal handlers installed");

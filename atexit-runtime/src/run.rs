@@ -10,7 +10,7 @@ use std::fmt;
 use std::io::Write;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe, Location};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,7 +20,13 @@ use parking_lot::{const_mutex, Condvar, Mutex};
 use crate::registry::{self, Entry};
 use crate::statics::{self, StaticHandler};
 
-static EXITING: AtomicBool = AtomicBool::new(false);
+/// Who runs the exit: nobody yet, the libc exit hook, or a caught signal. Whichever
+/// comes first owns it; see `at_process_exit` and `for_signal` for the other.
+static EXIT_OWNER: AtomicU8 = AtomicU8::new(NOBODY);
+const NOBODY: u8 = 0;
+const PROCESS_EXIT: u8 = 1;
+#[cfg(feature = "signals")]
+const SIGNAL: u8 = 2;
 
 /// The code a handler asked for with `atexit::exit`; the last request wins.
 static EXIT_REQUEST: Mutex<Option<i32>> = const_mutex(None);
@@ -34,11 +40,24 @@ static TIMEOUT_SETTING: Mutex<Option<Option<Duration>>> = const_mutex(None);
 /// The panic payload `atexit::exit` unwinds a handler with.
 struct ExitRequest;
 
+fn claim_exit(owner: u8) -> bool {
+    EXIT_OWNER
+        .compare_exchange(NOBODY, owner, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+}
+
 /// Called by the libc exit hook.
 pub(crate) fn at_process_exit() {
-    EXITING.store(true, Ordering::Release);
+    if !claim_exit(PROCESS_EXIT) && !is_running_handlers() {
+        // A caught signal's run owns the exit and ends it by that signal; a second
+        // run here (say, `main` returned meanwhile) would race it and change the
+        // status. Wait for the signal to end the process.
+        loop {
+            thread::sleep(Duration::from_secs(3600));
+        }
+    }
     #[cfg(feature = "signals")]
-    crate::signals::wait_if_handling_signal();
+    crate::signals::exit_run_began();
     if panic::catch_unwind(run_pending).is_err() {
         report_internal("the exit run itself panicked; handlers may have been skipped");
     }
@@ -62,15 +81,18 @@ pub(crate) fn run_now() {
     }
 }
 
-/// Runs on the signal thread; the caller then dies by the signal.
+/// Runs the handlers on the signal thread, unless the process is already exiting
+/// (then that run is under way, and the signal ends it). The caller then dies by the
+/// signal either way.
 #[cfg(feature = "signals")]
 pub(crate) fn for_signal() {
-    EXITING.store(true, Ordering::Release);
-    let _ = panic::catch_unwind(run_pending);
+    if claim_exit(SIGNAL) && panic::catch_unwind(run_pending).is_err() {
+        report_internal("the exit run itself panicked; handlers may have been skipped");
+    }
 }
 
 pub(crate) fn is_exiting() -> bool {
-    EXITING.load(Ordering::Acquire)
+    EXIT_OWNER.load(Ordering::Acquire) != NOBODY
 }
 
 /// `atexit::exit` inside a handler: end the handler, remember the code.
@@ -351,8 +373,13 @@ impl Watchdog {
         while matches!(*state, WorkerState::Assigned(_)) {
             worker.changed.wait(&mut state);
         }
-        let deadline = Instant::now() + self.timeout;
+        // A timeout too long to represent is no timeout at all.
+        let deadline = Instant::now().checked_add(self.timeout);
         while !matches!(*state, WorkerState::Done) {
+            let Some(deadline) = deadline else {
+                worker.changed.wait(&mut state);
+                continue;
+            };
             if worker.changed.wait_until(&mut state, deadline).timed_out()
                 && !matches!(*state, WorkerState::Done)
             {

@@ -8,7 +8,6 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Duration;
 
 use parking_lot::{const_mutex, Mutex};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
@@ -19,9 +18,10 @@ use crate::{hook, run};
 /// The signals that [`catch_signals`](crate::catch_signals) handles.
 const CAUGHT: [libc::c_int; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
 
-/// Set when a caught signal starts the exit run. From then on a caught signal takes
-/// its default action, which ends the process.
-static HANDLING: AtomicBool = AtomicBool::new(false);
+/// Set, inside the signal handler, by the first caught signal, and by the start of a
+/// normal exit run. From then on a caught signal takes its default action, which ends
+/// the process at once.
+static DIE_ON_SIGNAL: AtomicBool = AtomicBool::new(false);
 
 static INSTALLED: Mutex<bool> = const_mutex(false);
 
@@ -32,14 +32,16 @@ pub(crate) fn catch_signals() -> io::Result<()> {
     }
     hook::ensure_installed();
     for signal in CAUGHT {
-        signal_hook::flag::register_conditional_default(signal, &HANDLING)?;
+        // In this order: the first signal finds the flag clear and then sets it, so a
+        // second one, however soon, finds it set.
+        signal_hook::flag::register_conditional_default(signal, &DIE_ON_SIGNAL)?;
+        signal_hook::flag::register(signal, &DIE_ON_SIGNAL)?;
     }
     let mut signals = Signals::new(CAUGHT)?;
     thread::Builder::new()
         .name("atexit-signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
-                HANDLING.store(true, Ordering::SeqCst);
                 run::for_signal();
                 die_by(signal);
             }
@@ -60,13 +62,8 @@ fn die_by(signal: libc::c_int) -> ! {
     unsafe { libc::_exit(128 + signal) }
 }
 
-/// Called by the exit hook: while a signal's exit run is under way, the process is
-/// about to die by that signal, so a concurrent `exit` (say, `main` returning) waits
-/// for it rather than racing it with a second run and another exit status.
-pub(crate) fn wait_if_handling_signal() {
-    if HANDLING.load(Ordering::SeqCst) && !run::is_running_handlers() {
-        loop {
-            thread::sleep(Duration::from_secs(3600));
-        }
-    }
+/// Called when the libc exit hook begins its run: a caught signal during that run
+/// ends the process at once, as a second signal would.
+pub(crate) fn exit_run_began() {
+    DIE_ON_SIGNAL.store(true, Ordering::SeqCst);
 }

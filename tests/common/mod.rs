@@ -5,7 +5,8 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
-use std::sync::Once;
+use std::sync::{mpsc, Once};
+use std::time::Duration;
 
 /// `target/debug` (or the profile the tests were built with).
 pub fn target_dir() -> PathBuf {
@@ -71,6 +72,11 @@ impl Run {
         self.status.signal()
     }
 
+    /// Asserts that the program wrote nothing to stderr.
+    pub fn assert_quiet(&self) {
+        assert_eq!(self.stderr, "", "unexpected stderr");
+    }
+
     /// Lines of stderr written by the runtime itself.
     pub fn reports(&self) -> Vec<&str> {
         self.stderr
@@ -96,7 +102,30 @@ pub fn run(name: &str, args: &[&str]) -> Run {
 }
 
 pub fn run_command(command: &mut Command) -> Run {
-    command.output().expect("the example starts").into()
+    run_bounded(command, Duration::from_secs(60))
+}
+
+/// Runs a command to its end, killing it and failing the test if it takes longer
+/// than `limit`: a hang (a deadlock, a watchdog that does not fire) must fail a test,
+/// not stall the suite.
+pub fn run_bounded(command: &mut Command, limit: Duration) -> Run {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the example starts");
+    let pid = child.id();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    match receiver.recv_timeout(limit) {
+        Ok(output) => output.expect("the example's output is read").into(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{command:?} did not exit within {limit:?}");
+        }
+    }
 }
 
 /// A fresh, empty directory under the target directory.

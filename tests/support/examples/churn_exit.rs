@@ -3,6 +3,7 @@
 //! when the run began runs once.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 const THREADS: usize = 8;
@@ -11,7 +12,17 @@ const KEPT: usize = 1_000;
 
 static KEPT_RAN: [AtomicUsize; THREADS] = [const { AtomicUsize::new(0) }; THREADS];
 static TWICE: AtomicUsize = AtomicUsize::new(0);
-static GUARDS_RAN: AtomicUsize = AtomicUsize::new(0);
+
+/// A closure that reports through a flag it shares with no copy of itself but
+/// through the `Arc`, so that a closure run twice, copied or not, is counted.
+fn run_once_checked() -> impl FnOnce() + Send + 'static {
+    let ran = Arc::new(AtomicBool::new(false));
+    move || {
+        if ran.swap(true, Ordering::SeqCst) {
+            TWICE.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
 
 fn main() {
     atexit::register_with(i32::MIN, || {
@@ -32,15 +43,8 @@ fn main() {
                 });
             }
             loop {
-                let once = AtomicBool::new(false);
-                let handle = atexit::register(move || {
-                    if once.swap(true, Ordering::SeqCst) {
-                        TWICE.fetch_add(1, Ordering::SeqCst);
-                    }
-                });
-                let _guard = atexit::guard(|| {
-                    GUARDS_RAN.fetch_add(1, Ordering::Relaxed);
-                });
+                let handle = atexit::register(run_once_checked());
+                let _guard = atexit::guard(run_once_checked());
                 atexit::unregister(handle);
             }
         });

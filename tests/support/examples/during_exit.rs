@@ -2,6 +2,7 @@
 //!
 //! Usage: `during_exit MODE`:
 //! - `register`: a handler registers another, which still runs, once;
+//! - `thread`: a handler has another thread register one, which still runs, once;
 //! - `unregister`: a handler unregisters one that would run after it;
 //! - `exit`: handlers call `atexit::exit(7)` and then `atexit::exit(9)`; the rest run
 //!   and the last code wins;
@@ -19,6 +20,16 @@ fn main() {
             atexit::register(|| {
                 atexit::register(|| println!("registered during exit ran"));
                 println!("registering handler ran");
+            });
+        }
+        "thread" => {
+            atexit::register(|| {
+                std::thread::spawn(|| {
+                    atexit::register(|| println!("registered by another thread ran"));
+                })
+                .join()
+                .unwrap();
+                println!("handler that started a thread ran");
             });
         }
         "unregister" => {

@@ -1,15 +1,17 @@
 //! `catch_signals`: the handlers run on SIGINT, SIGTERM, SIGHUP and SIGQUIT, then the
 //! process dies by the same signal.
 //!
-//! Usage: `signals [slow]`. Prints `ready` once the signals are caught, then waits.
-//! With `slow`, a handler takes two seconds, so that a second signal can arrive
-//! while it runs.
+//! Usage: `signals [slow|exit-slow]`. Prints `ready` once the signals are caught,
+//! then waits. With `slow`, a handler takes two seconds, so that a second signal can
+//! arrive while it runs. With `exit-slow`, `main` returns instead of waiting, and the
+//! slow handler runs in the normal exit run.
 
 use std::io::Write;
 use std::time::Duration;
 
 fn main() {
-    let slow = std::env::args().nth(1).as_deref() == Some("slow");
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    let slow = mode == "slow" || mode == "exit-slow";
     atexit::register(|| println!("cleanup ran, is_exiting={}", atexit::is_exiting()));
     if slow {
         atexit::register(|| {
@@ -21,6 +23,9 @@ fn main() {
     atexit::catch_signals().expect("signal handlers installed");
     println!("ready");
     std::io::stdout().flush().unwrap();
+    if mode == "exit-slow" {
+        return;
+    }
     std::thread::sleep(Duration::from_secs(30));
     println!("no signal came");
 }

@@ -1,12 +1,20 @@
 //! A handler that never returns, abandoned after the handler timeout.
 //!
-//! Usage: `timeout [api]`: the timeout comes from `ATEXIT_TIMEOUT_MS`, or with `api`
-//! from `atexit::set_handler_timeout` (300 ms). Exits with status 3 either way.
+//! Usage: `timeout [api|huge]`: the timeout comes from `ATEXIT_TIMEOUT_MS`, or with
+//! `api` from `atexit::set_handler_timeout` (300 ms). With `huge`, the timeout is
+//! `Duration::MAX` and no handler hangs. Exits with status 3 in every case.
 
 use std::time::Duration;
 
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("api") {
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    if mode == "huge" {
+        atexit::set_handler_timeout(Some(Duration::MAX));
+        atexit::register(|| println!("first registered ran"));
+        atexit::register(|| println!("second registered ran"));
+        std::process::exit(3);
+    }
+    if mode == "api" {
         atexit::set_handler_timeout(Some(Duration::from_millis(300)));
     }
     atexit::register(|| println!("handler after the hung one ran"));

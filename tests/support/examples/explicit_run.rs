@@ -1,0 +1,62 @@
+//! `run_exit_handlers`, `clear` and `Guard::dismiss`, checked at the real exit.
+//!
+//! Usage: `explicit_run MODE`:
+//! - `run`: handlers run early, two threads at once, and never again at exit; one
+//!   registered afterwards runs at exit;
+//! - `exit-inside`: a handler run early calls `atexit::exit(4)`: the rest run, then
+//!   the process exits with 4;
+//! - `clear`: `clear()` drops static and dynamic handlers; none runs at exit;
+//! - `dismiss`: a dismissed guard runs neither at once nor at exit.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+#[atexit::on_exit]
+fn static_handler() {
+    println!("static handler ran");
+}
+
+fn main() {
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    match mode.as_str() {
+        "run" => {
+            let runs = Arc::new(AtomicUsize::new(0));
+            for index in 0..100 {
+                let runs = Arc::clone(&runs);
+                atexit::register(move || {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    if index == 0 {
+                        println!("oldest dynamic handler ran");
+                    }
+                });
+            }
+            std::thread::scope(|scope| {
+                scope.spawn(atexit::run_exit_handlers);
+                scope.spawn(atexit::run_exit_handlers);
+            });
+            println!(
+                "ran early: {}, pending: {}",
+                runs.load(Ordering::SeqCst),
+                atexit::pending()
+            );
+            atexit::register(|| println!("registered after the early run ran"));
+        }
+        "exit-inside" => {
+            atexit::register(|| println!("older handler ran"));
+            atexit::register(|| atexit::exit(4));
+            atexit::run_exit_handlers();
+            println!("not reached");
+        }
+        "clear" => {
+            atexit::register(|| println!("dynamic handler ran"));
+            println!("cleared {}", atexit::clear());
+        }
+        "dismiss" => {
+            let guard = atexit::guard(|| println!("dismissed guard ran"));
+            guard.dismiss();
+            atexit::unregister_fn(static_handler);
+            println!("pending {}", atexit::pending());
+        }
+        _ => panic!("unknown mode {mode:?}"),
+    }
+}
