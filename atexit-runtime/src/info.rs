@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::registry;
-use crate::statics;
+use crate::statics::{self, Described};
 
 /// A pending exit handler, as [`handlers`](crate::handlers) lists it.
 ///
@@ -191,16 +191,13 @@ pub(crate) fn handlers() -> Vec<HandlerInfo> {
     };
     let mut statics = owned_statics
         .iter()
-        .filter(|handler| handler.is_pending())
-        .map(|handler| {
-            let info = handler.info();
-            HandlerInfo {
-                name: info.name,
-                priority: handler.priority(),
-                file: info.file,
-                line: info.order.line(),
-                is_static: true,
-            }
+        .filter(|described| described.handler.is_pending())
+        .map(|Described { handler, info }| HandlerInfo {
+            name: info.name,
+            priority: handler.priority(),
+            file: info.file,
+            line: info.order.line(),
+            is_static: true,
         })
         .peekable();
     let mut merged = Vec::new();

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{const_mutex, Condvar, Mutex};
 
 use crate::registry::{self, Entry};
-use crate::statics::{self, StaticHandler};
+use crate::statics::{self, Described};
 
 /// Who runs the exit: nobody yet, the libc exit hook, or a caught signal. Whichever
 /// comes first owns it; see `at_process_exit` and `for_signal` for the other.
@@ -169,7 +169,7 @@ fn run_pending() {
         Some(timeout) => Executor::Watched(Watchdog::new(timeout, trace)),
         None => Executor::Inline { trace },
     };
-    let statics: &[&StaticHandler] = if statics::owned() {
+    let statics: &[Described] = if statics::owned() {
         statics::exit_order()
     } else {
         &[]
@@ -178,17 +178,18 @@ fn run_pending() {
     loop {
         while statics
             .get(next_static)
-            .is_some_and(|handler| !handler.is_pending())
+            .is_some_and(|described| !described.handler.is_pending())
         {
             next_static += 1;
         }
-        let candidate = statics.get(next_static).copied();
-        if let Some(entry) = registry::take_next(candidate.map(StaticHandler::priority)) {
+        let candidate = statics.get(next_static);
+        let static_priority = candidate.map(|described| described.handler.priority());
+        if let Some(entry) = registry::take_next(static_priority) {
             executor.execute(Job::Dynamic(entry));
-        } else if let Some(handler) = candidate {
+        } else if let Some(described) = candidate {
             next_static += 1;
-            if handler.claim() {
-                executor.execute(Job::Static(handler));
+            if described.handler.claim() {
+                executor.execute(Job::Static(described));
             }
         } else {
             break;
@@ -198,7 +199,7 @@ fn run_pending() {
 
 /// One handler, taken out of the registry or claimed from the static slice.
 enum Job {
-    Static(&'static StaticHandler),
+    Static(&'static Described),
     Dynamic(Entry),
 }
 
@@ -219,14 +220,11 @@ impl fmt::Display for Label {
 impl Job {
     fn label(&self) -> Label {
         match self {
-            Job::Static(handler) => {
-                let info = handler.info();
-                Label {
-                    name: info.name,
-                    file: info.file,
-                    line: info.order.line(),
-                }
-            }
+            Job::Static(Described { info, .. }) => Label {
+                name: info.name,
+                file: info.file,
+                line: info.order.line(),
+            },
             Job::Dynamic(entry) => {
                 let location: &Location<'_> = entry.location;
                 Label {
@@ -240,7 +238,7 @@ impl Job {
 
     fn call(self) -> Result<(), String> {
         match self {
-            Job::Static(handler) => handler.call(),
+            Job::Static(described) => (described.info.run)(),
             Job::Dynamic(entry) => {
                 entry.payload.call();
                 Ok(())

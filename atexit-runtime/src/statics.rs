@@ -154,11 +154,6 @@ impl StaticHandler {
         self.state.load(Ordering::Acquire) == PENDING
     }
 
-    /// Calls the function; an `Err` comes back as its message.
-    pub(crate) fn call(&self) -> Result<(), String> {
-        (self.info().run)()
-    }
-
     /// Takes the handler for running; false if another run has it or it was disabled.
     pub(crate) fn claim(&self) -> bool {
         self.leave_pending(CLAIMED)
@@ -219,31 +214,34 @@ pub fn function_path<F>(_: &F) -> &'static str {
     path.strip_suffix("::__atexit_handler").unwrap_or(path)
 }
 
+/// A static handler with what `describe` says of it, kept so that the exit run asks
+/// each handler once.
+pub(crate) struct Described {
+    pub(crate) handler: &'static StaticHandler,
+    pub(crate) info: StaticInfo,
+}
+
 /// The static handlers in exit order: priority high to low, then the reverse of
 /// declaration order. Sorted once, on first use, never before `main`.
-pub(crate) fn exit_order() -> &'static [&'static StaticHandler] {
-    static ORDER: OnceLock<Box<[&'static StaticHandler]>> = OnceLock::new();
+pub(crate) fn exit_order() -> &'static [Described] {
+    static ORDER: OnceLock<Box<[Described]>> = OnceLock::new();
     ORDER.get_or_init(sort_for_exit)
 }
 
-/// The keys are built in code by `describe`: kept in the elements, they would make
-/// the section the loader writes to before `main` larger.
-fn sort_for_exit() -> Box<[&'static StaticHandler]> {
-    let mut keyed: Vec<(OrderKey, &'static str, &'static StaticHandler)> = ATEXIT_V0_1_HANDLERS
+fn sort_for_exit() -> Box<[Described]> {
+    let mut order: Vec<Described> = ATEXIT_V0_1_HANDLERS
         .iter()
-        .map(|handler| {
-            let info = handler.info();
-            (info.order, info.path, handler)
+        .map(|handler| Described {
+            handler,
+            info: handler.info(),
         })
         .collect();
     // Handlers that one `macro_rules!` call declares share a position; their paths
     // tell them apart.
-    keyed.sort_unstable_by(|(order, path, _), (other_order, other_path, _)| {
-        Reverse(order)
-            .cmp(&Reverse(other_order))
-            .then_with(|| Reverse(path).cmp(&Reverse(other_path)))
+    order.sort_unstable_by(|a, b| {
+        Reverse((a.info.order, a.info.path)).cmp(&Reverse((b.info.order, b.info.path)))
     });
-    keyed.into_iter().map(|(_, _, handler)| handler).collect()
+    order.into_boxed_slice()
 }
 
 /// Whether this process runs the static handlers.
