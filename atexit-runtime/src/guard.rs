@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::registry::{self, Handle};
+use crate::run;
 
 /// Runs `f` exactly once: when the returned guard drops, or at exit if the guard is
 /// still alive then (say, `std::process::exit` was called while it was in scope).
@@ -72,6 +73,8 @@ impl Drop for Guard {
             .take()
             .and_then(|handle| registry::remove(&handle))
         {
+            // Counted, so that a process exiting on another thread meanwhile waits.
+            let _in_flight = run::InFlight::begin();
             payload.call();
         }
     }

@@ -36,14 +36,17 @@ fn install() {
     if failed {
         run::report_internal("could not install the exit hook: libc's atexit failed");
     }
-    // SAFETY: all three are `extern "C" fn()`s that never unwind; they only take or
-    // release the registry lock and move values, as `pthread_atfork` requires.
-    unsafe {
+    // SAFETY: all three are `extern "C" fn()`s that cannot unwind (they take or
+    // release a lock, move values and store atomics) and live as long as the program.
+    let failed = unsafe {
         libc::pthread_atfork(
             Some(before_fork),
             Some(after_fork_in_parent),
             Some(after_fork_in_child),
-        );
+        )
+    } != 0;
+    if failed {
+        run::report_internal("could not install the fork hooks: pthread_atfork failed");
     }
 }
 
@@ -62,4 +65,7 @@ extern "C" fn after_fork_in_parent() {
 extern "C" fn after_fork_in_child() {
     statics::disown_after_fork();
     registry::fork::after_in_child();
+    run::forget_parent_exit();
+    #[cfg(feature = "signals")]
+    crate::signals::after_fork_in_child();
 }

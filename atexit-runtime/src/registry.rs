@@ -1,30 +1,39 @@
 //! The handlers registered while the program runs.
 //!
-//! Handlers are grouped by priority; each priority is a [`stack`] of handlers, newest
-//! on top, which is also the order they run in, so the exit run only ever pops. A
-//! handle names its handler by priority, sequence number and position in the stack;
-//! register, unregister and the exit run's pop are all O(1).
+//! Handlers live in a slab of slots that never move; a free slot is reused by the
+//! next registration, so memory follows the largest number of handlers pending at
+//! once, whatever the churn. The handlers of one priority form a doubly linked list
+//! through their slots, newest first, which is the order they run in. So register,
+//! unregister (by a handle holding the slot and its generation) and the exit run's
+//! next pop are all O(1).
 //!
 //! One lock guards it all. It is held for these few steps only, never while a
 //! handler runs or a closure is dropped, so handlers may use the registry freely.
 
-mod stack;
-
 use std::any::TypeId;
+use std::cell::UnsafeCell;
+use std::collections::btree_map::Entry as MapEntry;
+use std::collections::BTreeMap;
 use std::mem;
 use std::panic::Location;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-use parking_lot::{const_mutex, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::payload::Payload;
-use stack::{Position, Slot, Stack};
 
-static REGISTRY: Mutex<Registry> = const_mutex(Registry::new());
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry::new());
 
 /// A copy of `Registry::live`, written under the lock, so that the exit run can walk
 /// the static handlers without taking the lock for each while no dynamic one is left.
 static LIVE_HINT: AtomicUsize = AtomicUsize::new(0);
+
+/// The end of a list, or of the free list.
+const NIL: u32 = u32::MAX;
+
+/// Lists that emptied are kept (a guard created and dropped in a loop would otherwise
+/// rebuild its list every time) until there are more of them than this and than
+/// lists in use.
+const EMPTY_LISTS_KEPT: usize = 16;
 
 /// A handler registered with [`register`](crate::register), to unregister it.
 ///
@@ -39,8 +48,8 @@ static LIVE_HINT: AtomicUsize = AtomicUsize::new(0);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Handle {
     priority: i32,
-    seq: u64,
-    position: Position,
+    slot: u32,
+    generation: u32,
 }
 
 impl Handle {
@@ -69,80 +78,224 @@ pub(crate) struct EntryInfo {
     pub(crate) location: &'static Location<'static>,
 }
 
-/// The stacks by priority, in ascending order; the exit run walks them from the
-/// highest down. A sorted `Vec`, not a map: programs use a handful of priorities, and
-/// with one (the usual case) finding its stack is a single comparison.
-#[derive(Default)]
-struct Stacks(Vec<(i32, Stack)>);
-
-impl Stacks {
-    const fn new() -> Self {
-        Stacks(Vec::new())
-    }
-
-    fn get_mut(&mut self, priority: i32) -> Option<&mut Stack> {
-        let index = self.index_of(priority).ok()?;
-        Some(&mut self.0[index].1)
-    }
-
-    fn get_or_insert(&mut self, priority: i32) -> &mut Stack {
-        let index = self.index_of(priority).unwrap_or_else(|index| {
-            self.0.insert(index, (priority, Stack::default()));
-            index
-        });
-        &mut self.0[index].1
-    }
-
-    fn index_of(&self, priority: i32) -> Result<usize, usize> {
-        match self.0.last() {
-            Some(&(last, _)) if last == priority => Ok(self.0.len() - 1),
-            _ => self.0.binary_search_by_key(&priority, |&(key, _)| key),
-        }
-    }
-
-    /// Highest priority first.
-    fn iter_from_top(&self) -> impl Iterator<Item = (i32, &Stack)> {
-        self.0
-            .iter()
-            .rev()
-            .map(|(priority, stack)| (*priority, stack))
-    }
-
-    fn stacks_mut(&mut self) -> impl Iterator<Item = &mut Stack> {
-        self.0.iter_mut().map(|(_, stack)| stack)
-    }
-
-    fn into_stacks(self) -> impl Iterator<Item = (i32, Stack)> {
-        self.0.into_iter()
-    }
+struct Slot {
+    /// `None` while the slot is free.
+    payload: Option<Payload>,
+    location: &'static Location<'static>,
+    /// Bumped each time the slot is freed, so that a handle to an earlier occupant
+    /// matches nothing.
+    generation: u32,
+    /// The fork epoch the handler was registered in; see `Registry::owned_from`.
+    epoch: u32,
+    /// In a list: the next older handler of the same priority. Free: the next free slot.
+    older: u32,
+    /// In a list: the next newer handler of the same priority.
+    newer: u32,
 }
 
-pub(crate) struct Registry {
-    stacks: Stacks,
+/// The handlers of one priority, by slot.
+#[derive(Clone, Copy)]
+struct List {
+    newest: u32,
+    oldest: u32,
+    len: usize,
+}
+
+impl List {
+    const EMPTY: List = List {
+        newest: NIL,
+        oldest: NIL,
+        len: 0,
+    };
+}
+
+/// Lists by priority; the exit run walks them from the highest down.
+type Lists = BTreeMap<i32, List>;
+
+struct Registry {
+    slots: Vec<Slot>,
+    free: u32,
+    lists: Lists,
+    empty_lists: usize,
     live: usize,
-    next_seq: u64,
-    /// The parent's handlers in a forked child, kept (never run, never dropped) until
-    /// the child adopts them.
-    inherited: Stacks,
+    /// Bumped in a forked child. Handlers of an epoch before `owned_from` belong to
+    /// an ancestor process: they are neither run nor dropped here.
+    epoch: u32,
+    owned_from: u32,
+    /// In a forked child, the parent's handlers (those of epochs from
+    /// `parent_owned_from` on), kept for `adopt_inherited`.
+    inherited: Lists,
     inherited_live: usize,
+    parent_owned_from: u32,
 }
 
 impl Registry {
     const fn new() -> Self {
         Registry {
-            stacks: Stacks::new(),
+            slots: Vec::new(),
+            free: NIL,
+            lists: BTreeMap::new(),
+            empty_lists: 0,
             live: 0,
-            next_seq: 0,
-            inherited: Stacks::new(),
+            epoch: 0,
+            owned_from: 0,
+            inherited: BTreeMap::new(),
             inherited_live: 0,
+            parent_owned_from: 0,
         }
     }
 
+    fn slot(&mut self, index: u32) -> &mut Slot {
+        &mut self.slots[index as usize]
+    }
+
+    fn insert(&mut self, priority: i32, payload: Payload, location: &'static Location) -> Handle {
+        let epoch = self.epoch;
+        let index = if self.free == NIL {
+            let index = u32::try_from(self.slots.len())
+                .ok()
+                .filter(|&index| index != NIL)
+                .expect("fewer than 4 billion pending exit handlers");
+            self.slots.push(Slot {
+                payload: Some(payload),
+                location,
+                generation: 0,
+                epoch,
+                older: NIL,
+                newer: NIL,
+            });
+            index
+        } else {
+            let index = self.free;
+            let slot = &mut self.slots[index as usize];
+            self.free = slot.older;
+            slot.payload = Some(payload);
+            slot.location = location;
+            slot.epoch = epoch;
+            index
+        };
+        self.link_as_newest(priority, index);
+        self.live += 1;
+        Handle {
+            priority,
+            slot: index,
+            generation: self.slots[index as usize].generation,
+        }
+    }
+
+    fn link_as_newest(&mut self, priority: i32, index: u32) {
+        let list = match self.lists.entry(priority) {
+            MapEntry::Occupied(entry) => {
+                let list = entry.into_mut();
+                if list.len == 0 {
+                    self.empty_lists -= 1;
+                }
+                list
+            }
+            MapEntry::Vacant(entry) => entry.insert(List::EMPTY),
+        };
+        let previous_newest = list.newest;
+        list.newest = index;
+        if previous_newest == NIL {
+            list.oldest = index;
+        }
+        list.len += 1;
+        let slot = self.slot(index);
+        slot.older = previous_newest;
+        slot.newer = NIL;
+        if previous_newest != NIL {
+            self.slot(previous_newest).newer = index;
+        }
+    }
+
+    /// Takes the handler in slot `index`, of list `priority`, out of its list and
+    /// frees the slot.
+    fn take(&mut self, priority: i32, index: u32) -> Entry {
+        let (older, newer) = {
+            let slot = self.slot(index);
+            (slot.older, slot.newer)
+        };
+        let list = self
+            .lists
+            .get_mut(&priority)
+            .expect("a pending handler's list exists");
+        if newer == NIL {
+            list.newest = older;
+        }
+        if older == NIL {
+            list.oldest = newer;
+        }
+        list.len -= 1;
+        let emptied = list.len == 0;
+        if newer != NIL {
+            self.slot(newer).older = older;
+        }
+        if older != NIL {
+            self.slot(older).newer = newer;
+        }
+        if emptied {
+            self.empty_lists += 1;
+            if self.empty_lists > EMPTY_LISTS_KEPT && self.empty_lists * 2 > self.lists.len() {
+                self.lists.retain(|_, list| list.len > 0);
+                self.empty_lists = 0;
+            }
+        }
+        self.live -= 1;
+        let slot = &mut self.slots[index as usize];
+        let payload = slot
+            .payload
+            .take()
+            .expect("a pending handler's slot is full");
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.older = self.free;
+        self.free = index;
+        Entry {
+            payload,
+            location: slot.location,
+        }
+    }
+
+    /// Whether `handle` names a handler of this process that is still pending.
+    fn is_pending_own(&self, handle: &Handle) -> bool {
+        self.slots.get(handle.slot as usize).is_some_and(|slot| {
+            slot.generation == handle.generation
+                && slot.payload.is_some()
+                && slot.epoch >= self.owned_from
+        })
+    }
+
     fn top_priority(&self) -> Option<i32> {
-        self.stacks
-            .iter_from_top()
-            .find(|(_, stack)| stack.live() > 0)
-            .map(|(priority, _)| priority)
+        self.lists
+            .iter()
+            .rev()
+            .find(|(_, list)| list.len > 0)
+            .map(|(&priority, _)| priority)
+    }
+
+    /// The slots of list `priority`, newest first.
+    fn walk(&self, list: List) -> impl Iterator<Item = u32> + '_ {
+        std::iter::successors(Some(list.newest).filter(|&index| index != NIL), |&index| {
+            Some(self.slots[index as usize].older).filter(|&older| older != NIL)
+        })
+    }
+
+    /// Takes out every pending handler `matches` accepts.
+    fn take_where(&mut self, mut matches: impl FnMut(&Payload) -> bool) -> Vec<Payload> {
+        let chosen: Vec<(i32, u32)> = self
+            .lists
+            .iter()
+            .flat_map(|(&priority, &list)| self.walk(list).map(move |index| (priority, index)))
+            .filter(|&(_, index)| {
+                self.slots[index as usize]
+                    .payload
+                    .as_ref()
+                    .is_some_and(&mut matches)
+            })
+            .collect();
+        chosen
+            .into_iter()
+            .map(|(priority, index)| self.take(priority, index).payload)
+            .collect()
     }
 }
 
@@ -168,8 +321,10 @@ impl std::ops::DerefMut for Locked {
     }
 }
 
+/// Locks the registry. No user code runs under the lock, so a panic cannot leave the
+/// registry half-changed; a poisoned lock is used as it is.
 fn lock() -> Locked {
-    Locked(REGISTRY.lock())
+    Locked(REGISTRY.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
 pub(crate) fn insert(
@@ -177,31 +332,17 @@ pub(crate) fn insert(
     payload: Payload,
     location: &'static Location<'static>,
 ) -> Handle {
-    let mut registry = lock();
-    let seq = registry.next_seq;
-    registry.next_seq += 1;
-    registry.live += 1;
-    let position = registry.stacks.get_or_insert(priority).push(Slot {
-        payload: Some(payload),
-        location,
-        seq,
-    });
-    Handle {
-        priority,
-        seq,
-        position,
-    }
+    lock().insert(priority, payload, location)
 }
 
-/// Takes a pending handler out; `None` if it already ran, is running or was removed.
+/// Takes a pending handler out; `None` if it already ran, is running, was removed,
+/// or belongs to a parent process.
 pub(crate) fn remove(handle: &Handle) -> Option<Payload> {
     let mut registry = lock();
-    let payload = registry
-        .stacks
-        .get_mut(handle.priority)?
-        .remove(handle.seq, handle.position)?;
-    registry.live -= 1;
-    Some(payload)
+    if !registry.is_pending_own(handle) {
+        return None;
+    }
+    Some(registry.take(handle.priority, handle.slot).payload)
 }
 
 /// Takes the next handler to run, unless `static_priority` (the priority of the next
@@ -217,38 +358,19 @@ pub(crate) fn take_next(static_priority: Option<i32>) -> Option<Entry> {
     if static_priority.is_some_and(|static_priority| static_priority > priority) {
         return None;
     }
-    let slot = registry.stacks.get_mut(priority)?.pop()?;
-    registry.live -= 1;
-    Some(Entry {
-        payload: slot.payload?,
-        location: slot.location,
-    })
+    let newest = registry.lists[&priority].newest;
+    Some(registry.take(priority, newest))
 }
 
 /// Takes out every pending handler whose closure is of type `closure`, for the caller
 /// to drop outside the lock.
 pub(crate) fn remove_all_of_type(closure: TypeId) -> Vec<Payload> {
-    let mut registry = lock();
-    let removed: Vec<Payload> = registry
-        .stacks
-        .stacks_mut()
-        .flat_map(|stack| stack.remove_where(|payload| payload.type_id() == closure))
-        .collect();
-    registry.live -= removed.len();
-    removed
+    lock().take_where(|payload| payload.type_id() == closure)
 }
 
 /// Takes every pending handler out, for the caller to drop outside the lock.
 pub(crate) fn take_all() -> Vec<Payload> {
-    let stacks = {
-        let mut registry = lock();
-        registry.live = 0;
-        mem::take(&mut registry.stacks)
-    };
-    stacks
-        .into_stacks()
-        .flat_map(|(_, stack)| stack.into_payloads())
-        .collect()
+    lock().take_where(|_| true)
 }
 
 pub(crate) fn pending() -> usize {
@@ -259,8 +381,9 @@ pub(crate) fn pending() -> usize {
 pub(crate) fn snapshot() -> Vec<EntryInfo> {
     let registry = lock();
     let mut infos = Vec::with_capacity(registry.live);
-    for (priority, stack) in registry.stacks.iter_from_top() {
-        for slot in stack.iter_from_top() {
+    for (&priority, &list) in registry.lists.iter().rev() {
+        for index in registry.walk(list) {
+            let slot = &registry.slots[index as usize];
             if let Some(payload) = &slot.payload {
                 infos.push(EntryInfo {
                     name: payload.type_name(),
@@ -273,50 +396,161 @@ pub(crate) fn snapshot() -> Vec<EntryInfo> {
     infos
 }
 
-/// Fork support: the lock is held across `fork()` so that the child never inherits it
-/// locked by a thread that does not exist there.
+/// Fork support: the lock is held across `fork()`, so that the child never inherits
+/// it locked by a thread that does not exist there.
 pub(crate) mod fork {
     use super::*;
 
+    /// The guard taken before `fork()`, released after it in parent and child.
+    struct HeldAcrossFork(UnsafeCell<Option<MutexGuard<'static, Registry>>>);
+
+    // SAFETY: the cell is used only by the three `pthread_atfork` callbacks, which run
+    // one after another on the thread calling `fork()` (in the child, on the copy of
+    // that thread), so it is never accessed from two threads at once.
+    unsafe impl Sync for HeldAcrossFork {}
+
+    static HELD: HeldAcrossFork = HeldAcrossFork(UnsafeCell::new(None));
+
     pub(crate) fn before() {
-        mem::forget(REGISTRY.lock());
+        let guard = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+        // SAFETY: see `HeldAcrossFork`; nothing else touches the cell.
+        unsafe { *HELD.0.get() = Some(guard) };
+    }
+
+    /// Releases the lock. `std`'s mutex is a bare futex word: unlocking wakes a
+    /// waiter if there is one and hands the lock to nobody, so in the child, where
+    /// the parent's waiters do not exist, it simply ends up free.
+    fn release() -> Option<MutexGuard<'static, Registry>> {
+        // SAFETY: see `HeldAcrossFork`; nothing else touches the cell.
+        unsafe { (*HELD.0.get()).take() }
     }
 
     pub(crate) fn after_in_parent() {
-        // SAFETY: `before` locked the registry on this thread and forgot the guard;
-        // nothing else can have unlocked it since.
-        unsafe { REGISTRY.force_unlock() };
+        drop(release());
     }
 
     pub(crate) fn after_in_child() {
-        // SAFETY: the child's only thread is this one, which holds the lock taken by
-        // `before` in the parent; no guard for it exists.
-        let registry = unsafe { &mut *REGISTRY.data_ptr() };
-        // The grandparent's handlers that the parent never adopted are not ours to run
-        // or to drop: their destructors could undo the grandparent's work.
-        mem::forget(mem::replace(
-            &mut registry.inherited,
-            mem::take(&mut registry.stacks),
-        ));
+        let Some(mut registry) = release() else {
+            return;
+        };
+        // Everything pending now belongs to the parent. What the parent had inherited
+        // and not adopted is left as it is: never run, never dropped, since its
+        // destructors could undo an ancestor's work.
+        registry.epoch += 1;
+        registry.parent_owned_from = registry.owned_from;
+        registry.owned_from = registry.epoch;
+        registry.inherited = mem::take(&mut registry.lists);
         registry.inherited_live = mem::take(&mut registry.live);
+        registry.empty_lists = 0;
         LIVE_HINT.store(0, Ordering::Relaxed);
-        // SAFETY: as above, this thread holds the lock and no guard exists.
-        unsafe { REGISTRY.force_unlock() };
     }
 
-    /// Moves the inherited handlers back among this process's own, below them: they
-    /// were registered earlier. Returns how many.
+    /// Makes the inherited handlers this process's own, below its own handlers of the
+    /// same priority: they were registered earlier. Returns how many.
     pub(crate) fn adopt() -> usize {
         let mut registry = lock();
         let registry = &mut *registry;
-        let adopted = mem::take(&mut registry.inherited_live);
-        for (priority, inherited) in mem::take(&mut registry.inherited).into_stacks() {
-            registry
-                .stacks
-                .get_or_insert(priority)
-                .adopt_below(inherited);
+        for (priority, inherited) in mem::take(&mut registry.inherited) {
+            if inherited.len == 0 {
+                continue;
+            }
+            let own = registry.lists.entry(priority).or_insert(List::EMPTY);
+            if own.len == 0 {
+                *own = inherited;
+                continue;
+            }
+            let (own_oldest, inherited_newest) = (own.oldest, inherited.newest);
+            own.oldest = inherited.oldest;
+            own.len += inherited.len;
+            registry.slots[own_oldest as usize].older = inherited_newest;
+            registry.slots[inherited_newest as usize].newer = own_oldest;
         }
+        registry.empty_lists = registry.lists.values().filter(|list| list.len == 0).count();
+        registry.owned_from = registry.parent_owned_from;
+        let adopted = mem::take(&mut registry.inherited_live);
         registry.live += adopted;
         adopted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry_with(count: usize) -> (Registry, Vec<Handle>) {
+        let mut registry = Registry::new();
+        let handles = (0..count)
+            .map(|_| registry.insert(0, Payload::new(|| {}), Location::caller()))
+            .collect();
+        (registry, handles)
+    }
+
+    fn remove(registry: &mut Registry, handle: &Handle) -> bool {
+        registry.is_pending_own(handle) && {
+            registry.take(handle.priority, handle.slot);
+            true
+        }
+    }
+
+    #[test]
+    fn slots_are_reused_so_memory_follows_the_pending_count() {
+        let mut registry = Registry::new();
+        // A sliding window of 16 pending handlers over 100,000 registrations.
+        let mut window = std::collections::VecDeque::new();
+        for _ in 0..100_000 {
+            window.push_back(registry.insert(0, Payload::new(|| {}), Location::caller()));
+            if window.len() > 16 {
+                assert!(remove(&mut registry, &window.pop_front().unwrap()));
+            }
+        }
+        assert_eq!(registry.live, 16);
+        assert_eq!(registry.slots.len(), 17);
+    }
+
+    #[test]
+    fn a_stale_handle_matches_nothing_after_its_slot_is_reused() {
+        let (mut registry, handles) = registry_with(1);
+        assert!(remove(&mut registry, &handles[0]));
+        let reused = registry.insert(0, Payload::new(|| {}), Location::caller());
+        assert_eq!(reused.slot, handles[0].slot);
+        assert!(!remove(&mut registry, &handles[0]), "stale handle");
+        assert!(remove(&mut registry, &reused));
+    }
+
+    #[test]
+    fn handlers_come_out_newest_first_within_a_priority_after_removals() {
+        let (mut registry, handles) = registry_with(10);
+        for handle in handles.iter().step_by(3) {
+            assert!(remove(&mut registry, handle));
+        }
+        let order: Vec<u32> = registry.walk(registry.lists[&0]).collect();
+        let expected: Vec<u32> = handles
+            .iter()
+            .rev()
+            .filter(|handle| handle.slot % 3 != 0)
+            .map(|handle| handle.slot)
+            .collect();
+        assert_eq!(order, expected);
+        let oldest_first: Vec<u32> = std::iter::successors(
+            Some(registry.lists[&0].oldest).filter(|&index| index != NIL),
+            |&index| Some(registry.slots[index as usize].newer).filter(|&newer| newer != NIL),
+        )
+        .collect();
+        assert_eq!(oldest_first, expected.into_iter().rev().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn emptied_lists_of_many_priorities_are_pruned() {
+        let mut registry = Registry::new();
+        for priority in 0..1000 {
+            let handle = registry.insert(priority, Payload::new(|| {}), Location::caller());
+            assert!(remove(&mut registry, &handle));
+        }
+        assert!(
+            registry.lists.len() <= 2 * EMPTY_LISTS_KEPT + 2,
+            "{}",
+            registry.lists.len()
+        );
+        assert_eq!(registry.top_priority(), None);
     }
 }

@@ -3,19 +3,18 @@
 //! and, when a timeout is set, watching them from another thread.
 //!
 //! Nothing here uses thread-locals: on glibc the exiting thread's are destroyed before
-//! atexit handlers run. Locks are `parking_lot`'s, which park correctly without them.
+//! atexit handlers run. `std`'s locks are futex words that need none, and the state
+//! shared across runs is atomics, so that a `fork()` at any moment leaves no lock
+//! held in the child.
 
 use std::any::Any;
 use std::fmt;
-use std::io::Write;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe, Location};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
-
-use parking_lot::{const_mutex, Condvar, Mutex};
 
 use crate::registry::{self, Entry};
 use crate::statics::{self, Described};
@@ -28,14 +27,30 @@ const PROCESS_EXIT: u8 = 1;
 #[cfg(feature = "signals")]
 const SIGNAL: u8 = 2;
 
-/// The code a handler asked for with `atexit::exit`; the last request wins.
-static EXIT_REQUEST: Mutex<Option<i32>> = const_mutex(None);
+/// The code a handler asked for with `atexit::exit`, or `NO_REQUEST`; the last
+/// request wins.
+static EXIT_REQUEST: AtomicI64 = AtomicI64::new(NO_REQUEST);
+const NO_REQUEST: i64 = i64::MIN;
 
-/// Threads currently inside an exit run, by `pthread_self`, one entry per run.
-static RUNNING_THREADS: Mutex<Vec<libc::pthread_t>> = const_mutex(Vec::new());
+/// Threads currently inside an exit run, by `pthread_self`; 0 marks a free place.
+static RUNNING_THREADS: [AtomicUsize; MAX_RUNNING_THREADS] =
+    [const { AtomicUsize::new(0) }; MAX_RUNNING_THREADS];
+/// More threads than this in exit runs at once is not a real program; the excess
+/// are not recognised by `atexit::exit`, which then exits the plain way.
+const MAX_RUNNING_THREADS: usize = 64;
 
-/// `None`: not set through the API, so `ATEXIT_TIMEOUT_MS` decides.
-static TIMEOUT_SETTING: Mutex<Option<Option<Duration>>> = const_mutex(None);
+/// The threads executing a handler right now, in any run or by dropping a guard, one
+/// place per handler; 0 marks a free place. The process waits for them to finish
+/// before it exits, except for the exiting thread's own, which are below it on its
+/// stack.
+static IN_FLIGHT: [AtomicUsize; MAX_IN_FLIGHT] = [const { AtomicUsize::new(0) }; MAX_IN_FLIGHT];
+/// Handlers executing at once beyond this are not waited for.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// The handler timeout in nanoseconds, or `TIMEOUT_FROM_ENV` or `TIMEOUT_OFF`.
+static TIMEOUT: AtomicU64 = AtomicU64::new(TIMEOUT_FROM_ENV);
+const TIMEOUT_FROM_ENV: u64 = u64::MAX;
+const TIMEOUT_OFF: u64 = u64::MAX - 1;
 
 /// The panic payload `atexit::exit` unwinds a handler with.
 struct ExitRequest;
@@ -61,13 +76,95 @@ pub(crate) fn at_process_exit() {
     if panic::catch_unwind(run_pending).is_err() {
         report_internal("the exit run itself panicked; handlers may have been skipped");
     }
+    wait_for_handlers_in_flight();
     if let Some(code) = take_exit_request() {
-        // SAFETY: we are inside glibc's `exit`, in an atexit handler. glibc allows
-        // `exit` there: it carries on with the remaining atexit handlers and then exits
-        // with the new status. `std::process::exit` would abort instead (it refuses to
-        // be re-entered), which is why libc's is called.
-        unsafe { libc::exit(code) }
+        exit_with_new_status(code);
     }
+}
+
+/// Ends the process with `code`, from inside the libc exit hook.
+fn exit_with_new_status(code: i32) -> ! {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: we are inside glibc's `exit`, in an atexit handler. glibc allows `exit`
+    // there: it carries on with the remaining atexit handlers and then exits with the
+    // new status. `std::process::exit` would abort instead (it refuses to be
+    // re-entered), which is why libc's is called.
+    unsafe {
+        libc::exit(code)
+    }
+    #[cfg(not(target_env = "gnu"))]
+    // SAFETY: other C libraries do not promise a re-entered `exit` works, so the
+    // process ends here: C streams are flushed, and the atexit handlers of other
+    // libraries that had not run yet are skipped.
+    unsafe {
+        libc::fflush(std::ptr::null_mut());
+        libc::_exit(code)
+    }
+}
+
+/// Handlers that other threads are running (an early `run_exit_handlers`, a guard
+/// being dropped) finish before the process ends, within the handler timeout if one
+/// is set.
+fn wait_for_handlers_in_flight() {
+    let this = this_thread();
+    let others_in_flight = || {
+        IN_FLIGHT
+            .iter()
+            .map(|place| place.load(Ordering::Acquire))
+            .filter(|&thread| thread != 0 && thread != this)
+            .count()
+    };
+    let deadline = timeout().and_then(|timeout| Instant::now().checked_add(timeout));
+    while others_in_flight() > 0 {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            log(format_args!(
+                "{} handler(s) still running on other threads; exiting without them",
+                others_in_flight()
+            ));
+            return;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Marks a handler as executing on this thread while it lives.
+pub(crate) struct InFlight(Option<&'static AtomicUsize>);
+
+impl InFlight {
+    pub(crate) fn begin() -> Self {
+        InFlight(take_place(&IN_FLIGHT))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(place) = self.0 {
+            give_back(place);
+        }
+    }
+}
+
+/// Frees `place` if this thread still holds it: the watchdog may have freed it for an
+/// abandoned handler, and another thread taken it since.
+fn give_back(place: &AtomicUsize) {
+    let _ = place.compare_exchange(this_thread(), 0, Ordering::AcqRel, Ordering::Acquire);
+}
+
+/// An abandoned handler is not waited for at exit: frees the places of `thread`.
+fn forget_in_flight_of(thread: usize) {
+    for place in &IN_FLIGHT {
+        let _ = place.compare_exchange(thread, 0, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+/// Writes this thread's id into a free place of `places`; `None` if all are taken.
+fn take_place(places: &'static [AtomicUsize]) -> Option<&'static AtomicUsize> {
+    let this = this_thread();
+    places.iter().find(|place| {
+        place
+            .compare_exchange(0, this, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    })
 }
 
 /// `atexit::run_exit_handlers`.
@@ -97,49 +194,76 @@ pub(crate) fn is_exiting() -> bool {
 
 /// `atexit::exit` inside a handler: end the handler, remember the code.
 pub(crate) fn exit_from_handler(code: i32) -> ! {
-    *EXIT_REQUEST.lock() = Some(code);
+    EXIT_REQUEST.store(i64::from(code), Ordering::SeqCst);
     panic::resume_unwind(Box::new(ExitRequest))
 }
 
 fn take_exit_request() -> Option<i32> {
-    EXIT_REQUEST.lock().take()
+    let code = EXIT_REQUEST.swap(NO_REQUEST, Ordering::SeqCst);
+    i32::try_from(code).ok()
+}
+
+fn this_thread() -> usize {
+    // SAFETY: `pthread_self` has no preconditions.
+    let this = unsafe { libc::pthread_self() };
+    // A thread's id is never zero, the free mark; it is an integer or a pointer.
+    this as usize
 }
 
 /// Whether the calling thread is running exit handlers.
 pub(crate) fn is_running_handlers() -> bool {
-    // SAFETY: `pthread_self` has no preconditions.
-    let this = unsafe { libc::pthread_self() };
-    RUNNING_THREADS.lock().contains(&this)
+    let this = this_thread();
+    RUNNING_THREADS
+        .iter()
+        .any(|place| place.load(Ordering::Acquire) == this)
 }
 
 /// Marks the calling thread as running handlers while it lives.
-struct RunningThread(libc::pthread_t);
+struct RunningThread(Option<&'static AtomicUsize>);
 
 impl RunningThread {
     fn enter() -> Self {
-        // SAFETY: `pthread_self` has no preconditions.
-        let this = unsafe { libc::pthread_self() };
-        RUNNING_THREADS.lock().push(this);
-        RunningThread(this)
+        RunningThread(take_place(&RUNNING_THREADS))
     }
 }
 
 impl Drop for RunningThread {
     fn drop(&mut self) {
-        let mut threads = RUNNING_THREADS.lock();
-        if let Some(index) = threads.iter().position(|&thread| thread == self.0) {
-            threads.swap_remove(index);
+        if let Some(place) = self.0 {
+            give_back(place);
+        }
+    }
+}
+
+/// Called in a forked child: the parent's exit, if it had begun, is not the child's,
+/// and the parent's other threads, with what they were running, do not exist here.
+pub(crate) fn forget_parent_exit() {
+    EXIT_OWNER.store(NOBODY, Ordering::SeqCst);
+    EXIT_REQUEST.store(NO_REQUEST, Ordering::SeqCst);
+    let this = this_thread();
+    // This thread's own places stay: it may be inside a run or a handler, whose
+    // guards will free them.
+    for place in RUNNING_THREADS.iter().chain(&IN_FLIGHT) {
+        if place.load(Ordering::SeqCst) != this {
+            place.store(0, Ordering::SeqCst);
         }
     }
 }
 
 pub(crate) fn set_timeout(timeout: Option<Duration>) {
-    *TIMEOUT_SETTING.lock() = Some(timeout);
+    let setting = match timeout {
+        Some(timeout) if !timeout.is_zero() => u64::try_from(timeout.as_nanos())
+            .map_or(TIMEOUT_OFF - 1, |nanos| nanos.min(TIMEOUT_OFF - 1)),
+        _ => TIMEOUT_OFF,
+    };
+    TIMEOUT.store(setting, Ordering::SeqCst);
 }
 
 fn timeout() -> Option<Duration> {
-    if let Some(setting) = *TIMEOUT_SETTING.lock() {
-        return setting;
+    match TIMEOUT.load(Ordering::SeqCst) {
+        TIMEOUT_FROM_ENV => {}
+        TIMEOUT_OFF => return None,
+        nanos => return Some(Duration::from_nanos(nanos)),
     }
     let value = std::env::var_os("ATEXIT_TIMEOUT_MS")?;
     match value
@@ -169,20 +293,17 @@ fn run_pending() {
         Some(timeout) => Executor::Watched(Watchdog::new(timeout, trace)),
         None => Executor::Inline { trace },
     };
-    let statics: &[Described] = if statics::owned() {
-        statics::exit_order()
-    } else {
-        &[]
-    };
+    let order = statics::exit_order();
     let mut next_static = 0;
     loop {
-        while statics
+        while order
             .get(next_static)
             .is_some_and(|described| !described.handler.is_pending())
         {
             next_static += 1;
         }
-        let candidate = statics.get(next_static);
+        // Checked at each step: a handler may fork, and the child then goes on here.
+        let candidate = order.get(next_static).filter(|_| statics::owned());
         let static_priority = candidate.map(|described| described.handler.priority());
         if let Some(entry) = registry::take_next(static_priority) {
             executor.execute(Job::Dynamic(entry));
@@ -248,6 +369,7 @@ impl Job {
 
     /// Runs the job on this thread and reports how it ended.
     fn run(self, trace: bool) {
+        let _in_flight = InFlight::begin();
         let label = self.label();
         if trace {
             log(format_args!("running {label}"));
@@ -294,9 +416,21 @@ fn drop_panic_payload(payload: Box<dyn Any + Send>) {
     }
 }
 
-/// Writes one line to stderr. Errors are ignored: there is nowhere left to report them.
+/// Writes one line to stderr, straight to the file descriptor: `std`'s stderr lock
+/// may be held by a handler that hangs, the one the watchdog is reporting. Errors are
+/// ignored: there is nowhere left to report them.
 pub(crate) fn log(message: fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr().lock(), "atexit: {message}");
+    let line = format!("atexit: {message}\n");
+    let mut rest = line.as_bytes();
+    while !rest.is_empty() {
+        // SAFETY: `rest` is valid for reads of `rest.len()` bytes.
+        let written = unsafe { libc::write(libc::STDERR_FILENO, rest.as_ptr().cast(), rest.len()) };
+        match usize::try_from(written) {
+            Ok(written) if written > 0 => rest = &rest[written..],
+            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            _ => return,
+        }
+    }
 }
 
 pub(crate) fn report_internal(message: &str) {
@@ -329,6 +463,8 @@ struct Watchdog {
 struct Worker {
     state: Mutex<WorkerState>,
     changed: Condvar,
+    /// The worker thread's id, once it runs.
+    thread: AtomicUsize,
 }
 
 enum WorkerState {
@@ -364,31 +500,37 @@ impl Watchdog {
                 }
             },
         };
-        let mut state = worker.state.lock();
+        let mut state = worker.lock();
         *state = WorkerState::Assigned(job);
         worker.changed.notify_all();
         // The clock starts when the handler does, not when its worker gets scheduled.
         while matches!(*state, WorkerState::Assigned(_)) {
-            worker.changed.wait(&mut state);
+            state = worker.wait(state);
         }
         // A timeout too long to represent is no timeout at all.
         let deadline = Instant::now().checked_add(self.timeout);
         while !matches!(*state, WorkerState::Done) {
-            let Some(deadline) = deadline else {
-                worker.changed.wait(&mut state);
+            let Some(left) =
+                deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+            else {
+                state = worker.wait(state);
                 continue;
             };
-            if worker.changed.wait_until(&mut state, deadline).timed_out()
-                && !matches!(*state, WorkerState::Done)
-            {
+            if left.is_zero() {
                 *state = WorkerState::Released;
                 drop(state);
+                forget_in_flight_of(worker.thread.load(Ordering::Acquire));
                 log(format_args!(
                     "handler {label} did not finish within {:?}; abandoned it and went on",
                     self.timeout
                 ));
                 return;
             }
+            state = worker
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
         *state = WorkerState::Idle;
         drop(state);
@@ -399,7 +541,7 @@ impl Watchdog {
 impl Drop for Watchdog {
     fn drop(&mut self) {
         if let Some(worker) = self.worker.take() {
-            *worker.state.lock() = WorkerState::Released;
+            *worker.lock() = WorkerState::Released;
             worker.changed.notify_all();
         }
     }
@@ -410,6 +552,7 @@ impl Worker {
         let worker = Arc::new(Worker {
             state: Mutex::new(WorkerState::Idle),
             changed: Condvar::new(),
+            thread: AtomicUsize::new(0),
         });
         let shared = Arc::clone(&worker);
         thread::Builder::new()
@@ -418,16 +561,29 @@ impl Worker {
         Ok(worker)
     }
 
+    /// The worker's state. Its lock is never held while a handler runs, so it is
+    /// never poisoned by one; a poisoned lock is used as it is.
+    fn lock(&self) -> MutexGuard<'_, WorkerState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, state: MutexGuard<'a, WorkerState>) -> MutexGuard<'a, WorkerState> {
+        self.changed
+            .wait(state)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn serve(&self, trace: bool) {
+        self.thread.store(this_thread(), Ordering::Release);
         let _running = RunningThread::enter();
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         loop {
             match mem::replace(&mut *state, WorkerState::Running) {
                 WorkerState::Assigned(job) => {
                     self.changed.notify_all();
                     drop(state);
                     job.run(trace);
-                    state = self.state.lock();
+                    state = self.lock();
                     if matches!(*state, WorkerState::Released) {
                         return;
                     }
@@ -437,7 +593,7 @@ impl Worker {
                 WorkerState::Released => return,
                 idle => {
                     *state = idle;
-                    self.changed.wait(&mut state);
+                    state = self.wait(state);
                 }
             }
         }

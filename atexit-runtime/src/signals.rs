@@ -7,9 +7,9 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::thread;
 
-use parking_lot::{const_mutex, Mutex};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -23,14 +23,15 @@ const CAUGHT: [libc::c_int; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
 /// the process at once.
 static DIE_ON_SIGNAL: AtomicBool = AtomicBool::new(false);
 
-static INSTALLED: Mutex<bool> = const_mutex(false);
+static INSTALLED: Mutex<bool> = Mutex::new(false);
 
 pub(crate) fn catch_signals() -> io::Result<()> {
-    let mut installed = INSTALLED.lock();
+    let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
     if *installed {
         return Ok(());
     }
     hook::ensure_installed();
+    DIE_ON_SIGNAL.store(false, Ordering::SeqCst);
     for signal in CAUGHT {
         // In this order: the first signal finds the flag clear and then sets it, so a
         // second one, however soon, finds it set.
@@ -66,4 +67,16 @@ fn die_by(signal: libc::c_int) -> ! {
 /// ends the process at once, as a second signal would.
 pub(crate) fn exit_run_began() {
     DIE_ON_SIGNAL.store(true, Ordering::SeqCst);
+}
+
+/// Called in a forked child, which has no signal thread: until it calls
+/// `catch_signals` again, a caught signal takes its default action at once, rather
+/// than being swallowed.
+pub(crate) fn after_fork_in_child() {
+    DIE_ON_SIGNAL.store(true, Ordering::SeqCst);
+    // SAFETY-free: the parent's lock, if it was held at the fork, belongs to a thread
+    // that does not exist here, so the child starts with a fresh answer.
+    if let Ok(mut installed) = INSTALLED.try_lock() {
+        *installed = false;
+    }
 }

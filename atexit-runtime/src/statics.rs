@@ -258,16 +258,23 @@ pub(crate) fn pending() -> usize {
     }
 }
 
-/// Disables every pending handler declared on the function at `path`.
+/// Disables every pending handler declared on the function at `path`; in a forked
+/// child that did not adopt them, none: they are the parent's.
 pub(crate) fn disable_function(path: &str) -> usize {
+    if !owned() {
+        return 0;
+    }
     ATEXIT_V0_1_HANDLERS
         .iter()
         .filter(|handler| handler.info().path == path && handler.disable())
         .count()
 }
 
-/// Disables every pending static handler.
+/// Disables every pending static handler this process owns.
 pub(crate) fn disable_all() -> usize {
+    if !owned() {
+        return 0;
+    }
     ATEXIT_V0_1_HANDLERS
         .iter()
         .filter(|handler| handler.disable())
