@@ -234,3 +234,70 @@ fn threads_churning_the_registry_while_another_exits_cannot_break_the_run() {
         );
     }
 }
+
+#[test]
+fn a_child_forked_while_threads_use_the_registry_can_exit() {
+    let run = run_bounded(command("fork").arg("busy"), Duration::from_secs(30));
+    assert_eq!(run.lines(), ["forks ok 50"], "{}", run.stderr);
+    assert_eq!(run.code(), Some(0));
+}
+
+#[test]
+fn a_child_adopts_after_using_a_guard_of_its_own() {
+    let (lines, parent, child) = run_fork(&["adopt-after-guard"]);
+    assert_eq!(
+        lines,
+        [
+            format!("parent {parent}"),
+            format!("child {child} pending before adopting 0"),
+            "child's guard ran".into(),
+            "child adopted 2".into(),
+            "child pending 3".into(),
+            format!("child's own handler ran in {child}"),
+            format!("parent's dynamic handler ran in {child}"),
+            format!("static handler ran in {child}"),
+            "child exited with 0".into(),
+            format!("parent's dynamic handler ran in {parent}"),
+            format!("static handler ran in {parent}"),
+        ]
+    );
+}
+
+#[test]
+fn a_forked_child_of_a_process_catching_signals_still_dies_by_sigterm() {
+    let run = run_bounded(command("fork").arg("child-signal"), Duration::from_secs(30));
+    let lines = run.lines();
+    assert_eq!(lines[0], "child died by signal 15", "{}", run.stdout);
+    assert!(
+        lines[1].starts_with("parent's handler ran in "),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines.len(),
+        2,
+        "the child ran none of the parent's handlers"
+    );
+}
+
+#[test]
+fn a_hung_handler_holding_stderr_is_still_abandoned_and_reported() {
+    let run = run_bounded(
+        command("timeout")
+            .arg("stderr")
+            .env("ATEXIT_TIMEOUT_MS", "200"),
+        Duration::from_secs(20),
+    );
+    assert_eq!(
+        run.lines(),
+        [
+            "handler before the hung one ran",
+            "handler after the hung one ran"
+        ]
+    );
+    assert_eq!(run.code(), Some(3));
+    assert!(
+        run.reports()[0].contains("did not finish within 200ms"),
+        "{}",
+        run.stderr
+    );
+}

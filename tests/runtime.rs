@@ -254,3 +254,13 @@ fn a_dismissed_guard_runs_neither_at_once_nor_at_exit() {
     assert_eq!(run.lines(), ["pending 0"]);
     run.assert_quiet();
 }
+
+#[test]
+fn the_process_waits_for_a_handler_another_thread_is_running() {
+    let run = run("explicit_run", &["in-flight"]);
+    let lines = run.lines();
+    assert_eq!(lines.first(), Some(&"slow handler started"));
+    assert_eq!(lines.last(), Some(&"slow handler finished"), "{lines:?}");
+    assert_eq!(run.code(), Some(0));
+    run.assert_quiet();
+}

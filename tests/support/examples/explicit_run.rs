@@ -6,7 +6,9 @@
 //! - `exit-inside`: a handler run early calls `atexit::exit(4)`: the rest run, then
 //!   the process exits with 4;
 //! - `clear`: `clear()` drops static and dynamic handlers; none runs at exit;
-//! - `dismiss`: a dismissed guard runs neither at once nor at exit.
+//! - `dismiss`: a dismissed guard runs neither at once nor at exit;
+//! - `in-flight`: `main` returns while another thread runs a slow handler early; the
+//!   process waits for it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -56,6 +58,16 @@ fn main() {
             guard.dismiss();
             atexit::unregister_fn(static_handler);
             println!("pending {}", atexit::pending());
+        }
+        "in-flight" => {
+            atexit::register(|| {
+                println!("slow handler started");
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                println!("slow handler finished");
+            });
+            std::thread::spawn(atexit::run_exit_handlers);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            println!("main returns");
         }
         _ => panic!("unknown mode {mode:?}"),
     }

@@ -1,7 +1,12 @@
 //! A forked child does not run its parent's handlers, but runs its own; with `adopt`
 //! it takes the parent's over.
 //!
-//! Usage: `fork [adopt]`. The child reports with status 0 when its checks pass.
+//! Usage: `fork [adopt|adopt-after-guard|busy|child-signal]`:
+//! - `adopt`: the child takes the parent's handlers over;
+//! - `adopt-after-guard`: the same, after the child used a guard of its own;
+//! - `busy`: 50 forks while 4 threads register and unregister without pause; each
+//!   child must be able to exit (no lock inherited from a thread that is gone);
+//! - `child-signal`: after `catch_signals`, a forked child still dies by SIGTERM.
 
 #[atexit::on_exit]
 fn static_handler() {
@@ -9,7 +14,13 @@ fn static_handler() {
 }
 
 fn main() {
-    let adopt = std::env::args().nth(1).as_deref() == Some("adopt");
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    match mode.as_str() {
+        "busy" => return busy(),
+        "child-signal" => return child_signal(),
+        _ => {}
+    }
+    let adopt = mode.starts_with("adopt");
     atexit::register(|| println!("parent's dynamic handler ran in {}", std::process::id()));
     println!("parent {}", std::process::id());
 
@@ -22,6 +33,9 @@ fn main() {
             std::process::id(),
             atexit::pending()
         );
+        if mode == "adopt-after-guard" {
+            drop(atexit::guard(|| println!("child's guard ran")));
+        }
         if adopt {
             println!("child adopted {}", atexit::adopt_inherited());
         }
@@ -34,4 +48,51 @@ fn main() {
     let waited = unsafe { libc::waitpid(child, &mut status, 0) };
     assert_eq!(waited, child);
     println!("child exited with {}", libc::WEXITSTATUS(status));
+}
+
+/// Forks `child` and waits for it; returns its raw wait status.
+fn fork_and_wait(child: impl FnOnce()) -> i32 {
+    // SAFETY: the child only runs `child` and exits; see the callers for what it does.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        child();
+        std::process::exit(0);
+    }
+    let mut status = 0;
+    // SAFETY: `pid` is our child's pid and `status` a valid place to store its status.
+    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(waited, pid);
+    status
+}
+
+fn busy() {
+    for _ in 0..4 {
+        std::thread::spawn(|| loop {
+            let handle = atexit::register(|| {});
+            atexit::unregister(handle);
+        });
+    }
+    for _ in 0..50 {
+        // The child calls only `exit`, which runs the exit hook and takes the
+        // registry's lock: async-signal-safe enough for a child of a threaded parent.
+        let status = fork_and_wait(|| {});
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    }
+    println!("forks ok 50");
+    // SAFETY: `_exit` has no preconditions; the looping threads need no cleanup.
+    unsafe { libc::_exit(0) }
+}
+
+fn child_signal() {
+    atexit::register(|| println!("parent's handler ran in {}", std::process::id()));
+    atexit::catch_signals().expect("signal handlers installed");
+    let status = fork_and_wait(|| {
+        // SAFETY: `getpid` and `kill` have no preconditions.
+        unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        println!("child survived SIGTERM");
+    });
+    assert!(libc::WIFSIGNALED(status), "status {status}");
+    println!("child died by signal {}", libc::WTERMSIG(status));
 }

@@ -1,8 +1,9 @@
 //! A handler that never returns, abandoned after the handler timeout.
 //!
-//! Usage: `timeout [api|huge]`: the timeout comes from `ATEXIT_TIMEOUT_MS`, or with
-//! `api` from `atexit::set_handler_timeout` (300 ms). With `huge`, the timeout is
-//! `Duration::MAX` and no handler hangs. Exits with status 3 in every case.
+//! Usage: `timeout [api|huge|stderr]`: the timeout comes from `ATEXIT_TIMEOUT_MS`, or
+//! with `api` from `atexit::set_handler_timeout` (300 ms). With `huge`, the timeout is
+//! `Duration::MAX` and no handler hangs. With `stderr`, the hung handler holds the
+//! lock of `std::io::stderr` while it hangs. Exits with status 3 in every case.
 
 use std::time::Duration;
 
@@ -18,8 +19,12 @@ fn main() {
         atexit::set_handler_timeout(Some(Duration::from_millis(300)));
     }
     atexit::register(|| println!("handler after the hung one ran"));
-    atexit::register(|| loop {
-        std::thread::sleep(Duration::from_secs(60));
+    let hold_stderr = mode == "stderr";
+    atexit::register(move || {
+        let _stderr = hold_stderr.then(|| std::io::stderr().lock());
+        loop {
+            std::thread::sleep(Duration::from_secs(60));
+        }
     });
     atexit::register(|| println!("handler before the hung one ran"));
     std::process::exit(3);
