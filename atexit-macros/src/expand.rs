@@ -232,15 +232,15 @@ fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStre
     let ident = &sig.ident;
     let name = match &args.name {
         Some(name) => quote!(#name),
-        None => quote!(path),
+        None => quote!(__atexit_path),
     };
     let priority = match &args.priority {
         // A named constant makes the type checker point at the expression itself.
         Some(priority) => quote_spanned! {priority.span()=>
-            const PRIORITY: ::core::primitive::i32 = #priority;
+            const __ATEXIT_PRIORITY: ::core::primitive::i32 = #priority;
         },
         None => quote!(
-            const PRIORITY: ::core::primitive::i32 = 0;
+            const __ATEXIT_PRIORITY: ::core::primitive::i32 = 0;
         ),
     };
     let call_span = match &sig.output {
@@ -268,8 +268,8 @@ fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStre
             #priority
 
             // Evaluated at compile time: the file's hash is not computed at exit.
-            const ORDER: #private::OrderKey = #private::OrderKey::new(
-                PRIORITY,
+            const __ATEXIT_ORDER: #private::OrderKey = #private::OrderKey::new(
+                __ATEXIT_PRIORITY,
                 ::core::module_path!(),
                 ::core::option_env!("CARGO_MANIFEST_DIR"),
                 #file,
@@ -277,26 +277,26 @@ fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStre
                 #column,
             );
 
-            fn run() -> ::core::result::Result<(), ::std::string::String> {
+            fn __atexit_run() -> ::core::result::Result<(), ::std::string::String> {
                 #call
             }
 
-            fn describe() -> #private::StaticInfo {
+            fn __atexit_describe() -> #private::StaticInfo {
                 #private::link_exit_hook();
-                let path = #private::function_path(&#path);
+                let __atexit_path = #private::function_path(&#path);
                 #private::StaticInfo {
-                    run,
-                    path,
+                    run: __atexit_run,
+                    path: __atexit_path,
                     name: #name,
                     file: #file,
-                    order: ORDER,
+                    order: __ATEXIT_ORDER,
                 }
             }
 
             #[#private::linkme::distributed_slice(#private::ATEXIT_V0_1_HANDLERS)]
             #[linkme(crate = #private::linkme)]
-            static HANDLER: #private::StaticHandler =
-                #private::StaticHandler::new(describe, PRIORITY);
+            static __ATEXIT_HANDLER: #private::StaticHandler =
+                #private::StaticHandler::new(__atexit_describe, __ATEXIT_PRIORITY);
         };
     }
 }

@@ -149,10 +149,8 @@ impl fmt::Display for HandlerTable<'_> {
         let name_width = self
             .handlers
             .iter()
-            .map(|handler| handler.name.len())
-            .chain([4])
-            .max()
-            .unwrap_or(4);
+            .map(|handler| handler.name.chars().count())
+            .fold("name".len(), usize::max);
         writeln!(
             f,
             "{:>3} {:>8}  {:<7}  {:<name_width$}  location",

@@ -97,7 +97,9 @@ pub fn unregister(handle: Handle) -> bool {
 /// That is every `#[on_exit]` handler declared on `f` (it will not run), and every
 /// handler registered by passing `f` itself to [`register`]. Pass the function item
 /// (`unregister_fn(my_cleanup)`): a function pointer or a capturing closure does not
-/// name one function, and is refused at compile time. It looks at every pending
+/// name one function, and is refused at compile time. Functions are told apart by
+/// their path, so two functions at the same path (declared in two blocks of one
+/// function body) are removed together. It looks at every pending
 /// handler, so it takes time in proportion to their number; [`unregister`] with a
 /// handle is O(1).
 ///
@@ -249,9 +251,11 @@ pub fn set_handler_timeout(timeout: Option<Duration>) {
 ///
 /// The handlers run on a thread of their own, never inside a signal handler; the
 /// rest of the program keeps running meanwhile. A second signal while they run ends
-/// the process at once, and so does a signal that arrives while the process is
-/// already running its handlers on its way out (after `main` returned, say): press
-/// Ctrl-C again to stop a shutdown that hangs. Calling this again does nothing.
+/// the process at once, and so does a caught signal that arrives while the process
+/// is already running its handlers on its way out (after `main` returned, say), as it
+/// would without `catch_signals`: Ctrl-C stops a shutdown that hangs. Calling this
+/// again does nothing, except in a forked child, whose signals take their default
+/// action until it calls this itself.
 ///
 /// ```
 /// atexit::catch_signals().expect("signal handlers installed");

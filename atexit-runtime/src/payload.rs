@@ -7,11 +7,13 @@
 //! case is stored in place and everything larger is boxed.
 
 use std::any::{type_name, TypeId};
+use std::marker::PhantomData;
 use std::mem::{self, MaybeUninit};
 use std::ptr;
 
-/// One machine word, the inline capacity of a payload.
-type Word = MaybeUninit<usize>;
+/// One pointer's worth of storage, the inline capacity of a payload. A pointer, not
+/// an integer, so that a boxed closure's address keeps its provenance.
+type Word = MaybeUninit<*mut ()>;
 
 /// The operations a payload needs for its concrete closure type.
 struct VTable {
@@ -38,7 +40,7 @@ fn store<F>(f: F) -> Word {
         // alignment, so the word's storage is a valid place to write one `F`.
         unsafe { ptr::write(word.as_mut_ptr().cast::<F>(), f) };
     } else {
-        word.write(Box::into_raw(Box::new(f)) as usize);
+        word.write(Box::into_raw(Box::new(f)).cast());
     }
     word
 }
@@ -55,12 +57,12 @@ unsafe fn take<F>(word: Word) -> F {
     } else {
         // SAFETY: `store::<F>` wrote the pointer of a leaked `Box<F>` here; the caller
         // guarantees this is the only time it is turned back into a box.
-        unsafe { *Box::from_raw(word.assume_init() as *mut F) }
+        unsafe { *Box::from_raw(word.assume_init().cast::<F>()) }
     }
 }
 
 /// The vtable of one closure type, promoted to a `'static` constant.
-struct VTableOf<F>(F);
+struct VTableOf<F>(PhantomData<fn() -> F>);
 
 impl<F: FnOnce() + Send + 'static> VTableOf<F> {
     const VTABLE: VTable = VTable {
@@ -78,8 +80,9 @@ pub(crate) struct Payload {
     word: Word,
 }
 
-// SAFETY: a payload owns exactly one `F: Send` (in place or boxed) and no other state,
-// so moving it to another thread moves only that `F`.
+// SAFETY: a payload owns exactly one `F: Send` (in place, or boxed behind the pointer
+// that makes the type `!Send` by default) and no other state, so moving it to another
+// thread moves only that `F`.
 unsafe impl Send for Payload {}
 
 impl Payload {
