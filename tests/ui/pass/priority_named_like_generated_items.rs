@@ -4,7 +4,7 @@
 const ORDER: i32 = 3;
 const PRIORITY: i32 = 2;
 
-fn run() -> i32 {
+const fn run() -> i32 {
     1
 }
 
