@@ -211,29 +211,29 @@ impl Registry {
     /// Takes the handler in slot `index`, of list `priority`, out of its list and
     /// frees the slot.
     fn take(&mut self, priority: i32, index: u32) -> Entry {
-        let (older, newer) = {
-            let slot = self.slot(index);
-            (slot.older, slot.newer)
-        };
         let list = self
             .lists
             .get_mut(&priority)
             .expect("a pending handler's list exists");
-        if newer == NIL {
-            list.newest = older;
+        let emptied = unlink(&mut self.slots, list, index);
+        self.finish_take(index, emptied)
+    }
+
+    /// Takes the newest handler of the highest priority, unless `static_priority` is
+    /// higher; in one walk of the lists.
+    fn take_next(&mut self, static_priority: Option<i32>) -> Option<Entry> {
+        let (&priority, list) = self.lists.iter_mut().rev().find(|(_, list)| list.len > 0)?;
+        if static_priority.is_some_and(|static_priority| static_priority > priority) {
+            return None;
         }
-        if older == NIL {
-            list.oldest = newer;
-        }
-        list.len -= 1;
-        let emptied = list.len == 0;
-        if newer != NIL {
-            self.slot(newer).older = older;
-        }
-        if older != NIL {
-            self.slot(older).newer = newer;
-        }
-        if emptied {
+        let index = list.newest;
+        let emptied = unlink(&mut self.slots, list, index);
+        Some(self.finish_take(index, emptied))
+    }
+
+    /// Frees slot `index`, whose handler was just unlinked, and returns the handler.
+    fn finish_take(&mut self, index: u32, emptied_a_list: bool) -> Entry {
+        if emptied_a_list {
             self.empty_lists += 1;
             if self.empty_lists > EMPTY_LISTS_KEPT && self.empty_lists * 2 > self.lists.len() {
                 self.lists.retain(|_, list| list.len > 0);
@@ -264,14 +264,6 @@ impl Registry {
         })
     }
 
-    fn top_priority(&self) -> Option<i32> {
-        self.lists
-            .iter()
-            .rev()
-            .find(|(_, list)| list.len > 0)
-            .map(|(&priority, _)| priority)
-    }
-
     /// The slots of list `priority`, newest first.
     fn walk(&self, list: List) -> impl Iterator<Item = u32> + '_ {
         std::iter::successors(Some(list.newest).filter(|&index| index != NIL), |&index| {
@@ -297,6 +289,22 @@ impl Registry {
             .map(|(priority, index)| self.take(priority, index).payload)
             .collect()
     }
+}
+
+/// Takes slot `index` out of `list`; true if that emptied the list.
+fn unlink(slots: &mut [Slot], list: &mut List, index: u32) -> bool {
+    let slot = &slots[index as usize];
+    let (older, newer) = (slot.older, slot.newer);
+    match newer {
+        NIL => list.newest = older,
+        newer => slots[newer as usize].older = older,
+    }
+    match older {
+        NIL => list.oldest = newer,
+        older => slots[older as usize].newer = newer,
+    }
+    list.len -= 1;
+    list.len == 0
 }
 
 /// The registry, locked; `LIVE_HINT` is brought up to date when the guard drops.
@@ -353,13 +361,7 @@ pub(crate) fn take_next(static_priority: Option<i32>) -> Option<Entry> {
     if static_priority.is_some() && LIVE_HINT.load(Ordering::Relaxed) == 0 {
         return None;
     }
-    let mut registry = lock();
-    let priority = registry.top_priority()?;
-    if static_priority.is_some_and(|static_priority| static_priority > priority) {
-        return None;
-    }
-    let newest = registry.lists[&priority].newest;
-    Some(registry.take(priority, newest))
+    lock().take_next(static_priority)
 }
 
 /// Takes out every pending handler whose closure is of type `closure`, for the caller
@@ -551,6 +553,6 @@ mod tests {
             "{}",
             registry.lists.len()
         );
-        assert_eq!(registry.top_priority(), None);
+        assert!(registry.take_next(None).is_none());
     }
 }
