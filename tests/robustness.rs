@@ -291,3 +291,44 @@ fn a_hung_handler_holding_stderr_is_still_abandoned_and_reported() {
         run.stderr
     );
 }
+
+#[test]
+fn a_child_of_a_process_catching_signals_can_catch_them_too() {
+    let run = run_bounded(command("fork").arg("child-catch"), Duration::from_secs(30));
+    let lines = run.lines();
+    assert_eq!(
+        lines[..2],
+        ["child's handler ran", "child died by signal 15"]
+    );
+    assert!(lines[2].starts_with("static handler ran in "), "{lines:?}");
+    assert_eq!(lines.len(), 3);
+}
+
+#[test]
+fn a_child_forked_by_a_watched_handler_still_exits() {
+    let run = run_bounded(
+        command("fork").arg("in-handler-watched"),
+        Duration::from_secs(30),
+    );
+    let lines = run.lines();
+    assert_eq!(lines[0], "child exited with 0", "{}", run.stderr);
+    assert!(lines[1].starts_with("static handler ran in "), "{lines:?}");
+    assert_eq!(run.code(), Some(0));
+}
+
+#[test]
+fn a_signal_waits_for_a_handler_running_on_another_thread() {
+    let (child, mut stdout) = start_signals(&["guard-in-flight"]);
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "guard closure started\n");
+    send(&child, "TERM");
+    let run = finish(child, stdout);
+    let mut lines = run.lines();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        ["cleanup ran, is_exiting=true", "guard closure finished"]
+    );
+    assert_eq!(run.signal(), Some(15));
+}

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{command, run, run_command};
+use std::time::Duration;
+
+use common::{command, run, run_bounded, run_command};
 
 #[test]
 fn every_third_of_1000_handlers_panics_and_the_rest_run_with_the_status_kept() {
@@ -263,4 +265,31 @@ fn the_process_waits_for_a_handler_another_thread_is_running() {
     assert_eq!(lines.last(), Some(&"slow handler finished"), "{lines:?}");
     assert_eq!(run.code(), Some(0));
     run.assert_quiet();
+}
+
+#[test]
+fn handlers_taken_by_an_early_run_on_another_thread_are_never_lost() {
+    for _ in 0..50 {
+        let run = run("explicit_run", &["overlap"]);
+        let handlers = run.lines().iter().filter(|line| **line == "h").count();
+        assert_eq!(
+            handlers, 2000,
+            "each handler ran once, in one run or the other"
+        );
+        assert_eq!(run.code(), Some(0));
+    }
+}
+
+#[test]
+fn the_exit_waits_a_bounded_time_for_a_handler_blocked_on_the_exiting_thread() {
+    let run = run_bounded(
+        command("explicit_run").arg("guard-exit"),
+        Duration::from_secs(20),
+    );
+    assert_eq!(run.lines(), ["main returns", "static handler ran"]);
+    assert_eq!(run.code(), Some(0));
+    assert_eq!(
+        run.reports(),
+        ["atexit: 1 handler(s) still running on other threads; exiting without them"]
+    );
 }

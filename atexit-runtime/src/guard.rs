@@ -10,7 +10,8 @@ use crate::run;
 ///
 /// This is Python's "register in `__enter__`, unregister in `__exit__`" done in one
 /// value: there is no window in which the cleanup is registered twice or not at all.
-/// [`Guard::dismiss`] cancels it.
+/// [`Guard::dismiss`] cancels it. Like any destructor, a closure that panics while
+/// its guard is dropped during another panic aborts the process.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,13 +69,14 @@ impl Drop for Guard {
     fn drop(&mut self) {
         // Taking the closure out of the registry is what makes it run once: if the
         // exit run took it first, it is running or ran there, and there is nothing left.
+        // Counted from before the closure leaves the registry, so that a process
+        // exiting on another thread meanwhile waits for it.
+        let _in_flight = run::InFlight::begin();
         if let Some(payload) = self
             .handle
             .take()
             .and_then(|handle| registry::remove(&handle))
         {
-            // Counted, so that a process exiting on another thread meanwhile waits.
-            let _in_flight = run::InFlight::begin();
             payload.call();
         }
     }

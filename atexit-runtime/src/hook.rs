@@ -6,30 +6,28 @@
 //! calls `ensure_installed` as well, so a binary with static handlers always links
 //! this file.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
 
 use crate::{registry, run, statics};
 
-static INSTALLED: AtomicBool = AtomicBool::new(false);
+static INSTALL: Once = Once::new();
 
 #[ctor::ctor(unsafe)]
 fn install_before_main() {
     ensure_installed();
 }
 
-/// Installs the exit hook and the fork hooks, once.
+/// Installs the exit hook and the fork hooks, once; a caller that finds them being
+/// installed waits until they are.
 #[inline]
 pub(crate) fn ensure_installed() {
-    if !INSTALLED.load(Ordering::Acquire) {
-        install();
+    if !INSTALL.is_completed() {
+        INSTALL.call_once(install);
     }
 }
 
 #[cold]
 fn install() {
-    if INSTALLED.swap(true, Ordering::AcqRel) {
-        return;
-    }
     // SAFETY: `at_process_exit` is an `extern "C" fn()` that never unwinds (it catches
     // every panic) and lives as long as the program.
     let failed = unsafe { libc::atexit(at_process_exit) } != 0;
@@ -55,6 +53,9 @@ extern "C" fn at_process_exit() {
 }
 
 extern "C" fn before_fork() {
+    // Sorted here if not yet, so that a child never inherits the sort half done by a
+    // thread that does not exist there.
+    statics::exit_order();
     registry::fork::before();
 }
 

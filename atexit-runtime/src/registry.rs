@@ -246,9 +246,13 @@ impl Registry {
             .payload
             .take()
             .expect("a pending handler's slot is full");
-        slot.generation = slot.generation.wrapping_add(1);
-        slot.older = self.free;
-        self.free = index;
+        // A slot whose generation would wrap is retired rather than reused, so that a
+        // handle kept through 4 billion reuses cannot name a new handler.
+        if let Some(generation) = slot.generation.checked_add(1) {
+            slot.generation = generation;
+            slot.older = self.free;
+            self.free = index;
+        }
         Entry {
             payload,
             location: slot.location,
@@ -406,9 +410,10 @@ pub(crate) mod fork {
     /// The guard taken before `fork()`, released after it in parent and child.
     struct HeldAcrossFork(UnsafeCell<Option<MutexGuard<'static, Registry>>>);
 
-    // SAFETY: the cell is used only by the three `pthread_atfork` callbacks, which run
-    // one after another on the thread calling `fork()` (in the child, on the copy of
-    // that thread), so it is never accessed from two threads at once.
+    // SAFETY: the cell is used only by the `pthread_atfork` callbacks, and only while
+    // the registry lock is held: `before` stores the guard after locking, and the
+    // after-fork callbacks take it out before unlocking. Two threads forking at once
+    // are serialised by that lock, so the cell is never accessed from two at once.
     unsafe impl Sync for HeldAcrossFork {}
 
     static HELD: HeldAcrossFork = HeldAcrossFork(UnsafeCell::new(None));

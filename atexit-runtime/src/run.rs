@@ -102,9 +102,13 @@ fn exit_with_new_status(code: i32) -> ! {
     }
 }
 
+/// How long the exit waits for handlers running on other threads when no handler
+/// timeout is set: such a handler may itself wait for the exiting thread.
+const GRACE_FOR_OTHER_THREADS: Duration = Duration::from_secs(1);
+
 /// Handlers that other threads are running (an early `run_exit_handlers`, a guard
-/// being dropped) finish before the process ends, within the handler timeout if one
-/// is set.
+/// being dropped) finish before the process ends, within the handler timeout, or
+/// `GRACE_FOR_OTHER_THREADS`.
 fn wait_for_handlers_in_flight() {
     let this = this_thread();
     let others_in_flight = || {
@@ -114,7 +118,8 @@ fn wait_for_handlers_in_flight() {
             .filter(|&thread| thread != 0 && thread != this)
             .count()
     };
-    let deadline = timeout().and_then(|timeout| Instant::now().checked_add(timeout));
+    let grace = timeout().unwrap_or(GRACE_FOR_OTHER_THREADS);
+    let deadline = Instant::now().checked_add(grace);
     while others_in_flight() > 0 {
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             log(format_args!(
@@ -150,13 +155,6 @@ fn give_back(place: &AtomicUsize) {
     let _ = place.compare_exchange(this_thread(), 0, Ordering::AcqRel, Ordering::Acquire);
 }
 
-/// An abandoned handler is not waited for at exit: frees the places of `thread`.
-fn forget_in_flight_of(thread: usize) {
-    for place in &IN_FLIGHT {
-        let _ = place.compare_exchange(thread, 0, Ordering::AcqRel, Ordering::Acquire);
-    }
-}
-
 /// Writes this thread's id into a free place of `places`; `None` if all are taken.
 fn take_place(places: &'static [AtomicUsize]) -> Option<&'static AtomicUsize> {
     let this = this_thread();
@@ -183,8 +181,11 @@ pub(crate) fn run_now() {
 /// signal either way.
 #[cfg(feature = "signals")]
 pub(crate) fn for_signal() {
-    if claim_exit(SIGNAL) && panic::catch_unwind(run_pending).is_err() {
-        report_internal("the exit run itself panicked; handlers may have been skipped");
+    if claim_exit(SIGNAL) {
+        if panic::catch_unwind(run_pending).is_err() {
+            report_internal("the exit run itself panicked; handlers may have been skipped");
+        }
+        wait_for_handlers_in_flight();
     }
 }
 
@@ -296,6 +297,9 @@ fn run_pending() {
     let order = statics::exit_order();
     let mut next_static = 0;
     loop {
+        // Counted from before the handler leaves the registry until it is done (or
+        // abandoned), so that an exit on another thread never sees it in neither place.
+        let _in_flight = InFlight::begin();
         while order
             .get(next_static)
             .is_some_and(|described| !described.handler.is_pending())
@@ -369,7 +373,6 @@ impl Job {
 
     /// Runs the job on this thread and reports how it ended.
     fn run(self, trace: bool) {
-        let _in_flight = InFlight::begin();
         let label = self.label();
         if trace {
             log(format_args!("running {label}"));
@@ -426,9 +429,11 @@ pub(crate) fn log(message: fmt::Arguments<'_>) {
         // SAFETY: `rest` is valid for reads of `rest.len()` bytes.
         let written = unsafe { libc::write(libc::STDERR_FILENO, rest.as_ptr().cast(), rest.len()) };
         match usize::try_from(written) {
-            Ok(written) if written > 0 => rest = &rest[written..],
-            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
-            _ => return,
+            Ok(0) => return,
+            Ok(written) => rest = &rest[written..],
+            Err(_) if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {
+            }
+            Err(_) => return,
         }
     }
 }
@@ -463,8 +468,8 @@ struct Watchdog {
 struct Worker {
     state: Mutex<WorkerState>,
     changed: Condvar,
-    /// The worker thread's id, once it runs.
-    thread: AtomicUsize,
+    /// The process that started the worker; see `serve`.
+    process: u32,
 }
 
 enum WorkerState {
@@ -519,7 +524,6 @@ impl Watchdog {
             if left.is_zero() {
                 *state = WorkerState::Released;
                 drop(state);
-                forget_in_flight_of(worker.thread.load(Ordering::Acquire));
                 log(format_args!(
                     "handler {label} did not finish within {:?}; abandoned it and went on",
                     self.timeout
@@ -547,12 +551,24 @@ impl Drop for Watchdog {
     }
 }
 
+/// A handler forked, and this is the child: its only thread is this worker, with
+/// no exiting thread to report to. It runs what the child owns and exits itself.
+fn finish_in_forked_child() -> ! {
+    run_pending();
+    // The parent's exit status is not known here; a handler may have asked for one.
+    let code = take_exit_request().unwrap_or(0);
+    // SAFETY: `exit` may be called from any thread; in this child no other thread
+    // exists, and `std::process::exit` would wait forever for the parent's exiting
+    // thread, whose copy does not exist here.
+    unsafe { libc::exit(code) }
+}
+
 impl Worker {
     fn spawn(trace: bool) -> std::io::Result<Arc<Worker>> {
         let worker = Arc::new(Worker {
             state: Mutex::new(WorkerState::Idle),
             changed: Condvar::new(),
-            thread: AtomicUsize::new(0),
+            process: std::process::id(),
         });
         let shared = Arc::clone(&worker);
         thread::Builder::new()
@@ -574,7 +590,6 @@ impl Worker {
     }
 
     fn serve(&self, trace: bool) {
-        self.thread.store(this_thread(), Ordering::Release);
         let _running = RunningThread::enter();
         let mut state = self.lock();
         loop {
@@ -583,6 +598,9 @@ impl Worker {
                     self.changed.notify_all();
                     drop(state);
                     job.run(trace);
+                    if std::process::id() != self.process {
+                        finish_in_forked_child();
+                    }
                     state = self.lock();
                     if matches!(*state, WorkerState::Released) {
                         return;

@@ -1,42 +1,79 @@
 //! `catch_signals`: run the exit handlers on SIGINT, SIGTERM, SIGHUP and SIGQUIT, then
 //! die by the same signal.
 //!
-//! signal-hook does the signal-safe part: its iterator wakes a normal thread, which
-//! runs the handlers, and a conditional default action makes a second signal during
-//! that run end the process at once.
+//! signal-hook does the signal-safe part. Its iterator wakes a normal thread, which
+//! runs the handlers; before it, one action of ours per signal decides whether the
+//! signal is the first (let the thread run the handlers) or not (die at once).
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::thread;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
+use signal_hook::low_level;
 
 use crate::{hook, run};
 
 /// The signals that [`catch_signals`](crate::catch_signals) handles.
 const CAUGHT: [libc::c_int; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
 
-/// Set, inside the signal handler, by the first caught signal, and by the start of a
-/// normal exit run. From then on a caught signal takes its default action, which ends
-/// the process at once.
+/// Set by the first caught signal, inside its signal handler, and by the start of a
+/// normal exit run. From then on a caught signal takes its default action, which
+/// ends the process at once.
 static DIE_ON_SIGNAL: AtomicBool = AtomicBool::new(false);
 
-static INSTALLED: Mutex<bool> = Mutex::new(false);
+/// Whether our signal actions are registered. They survive `fork()`, so this is set
+/// once per program, never reset: a child that catches signals again must not add a
+/// second set.
+static ACTIONS_REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process has a signal thread: `NONE`, `STARTING` or `RUNNING`.
+static THREAD: AtomicU8 = AtomicU8::new(NONE);
+const NONE: u8 = 0;
+const STARTING: u8 = 1;
+const RUNNING: u8 = 2;
 
 pub(crate) fn catch_signals() -> io::Result<()> {
-    let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
-    if *installed {
-        return Ok(());
+    loop {
+        match THREAD.compare_exchange(NONE, STARTING, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => break,
+            Err(RUNNING) => return Ok(()),
+            // Another thread is starting it; its answer is ours.
+            Err(_) => thread::yield_now(),
+        }
     }
+    match start() {
+        Ok(()) => {
+            THREAD.store(RUNNING, Ordering::Release);
+            Ok(())
+        }
+        Err(error) => {
+            THREAD.store(NONE, Ordering::Release);
+            Err(error)
+        }
+    }
+}
+
+fn start() -> io::Result<()> {
     hook::ensure_installed();
-    DIE_ON_SIGNAL.store(false, Ordering::SeqCst);
-    for signal in CAUGHT {
-        // In this order: the first signal finds the flag clear and then sets it, so a
-        // second one, however soon, finds it set.
-        signal_hook::flag::register_conditional_default(signal, &DIE_ON_SIGNAL)?;
-        signal_hook::flag::register(signal, &DIE_ON_SIGNAL)?;
+    // Until the signal thread is ready, or if it cannot be started, a caught signal
+    // does what it would do if it were not caught.
+    DIE_ON_SIGNAL.store(true, Ordering::SeqCst);
+    if !ACTIONS_REGISTERED.load(Ordering::Acquire) {
+        for signal in CAUGHT {
+            // SAFETY: the action only swaps an atomic and, on a later signal, calls
+            // `emulate_default_handler`, which signal-hook documents as safe to call in
+            // a signal handler; both are async-signal-safe.
+            unsafe {
+                low_level::register(signal, move || {
+                    if DIE_ON_SIGNAL.swap(true, Ordering::SeqCst) {
+                        let _ = low_level::emulate_default_handler(signal);
+                    }
+                })?;
+            }
+        }
+        ACTIONS_REGISTERED.store(true, Ordering::Release);
     }
     let mut signals = Signals::new(CAUGHT)?;
     thread::Builder::new()
@@ -47,14 +84,16 @@ pub(crate) fn catch_signals() -> io::Result<()> {
                 die_by(signal);
             }
         })?;
-    *installed = true;
+    if !run::is_exiting() {
+        DIE_ON_SIGNAL.store(false, Ordering::SeqCst);
+    }
     Ok(())
 }
 
 /// Restores the default action of `signal` and raises it, so that the parent sees the
 /// true cause of death.
 fn die_by(signal: libc::c_int) -> ! {
-    if let Err(error) = signal_hook::low_level::emulate_default_handler(signal) {
+    if let Err(error) = low_level::emulate_default_handler(signal) {
         run::log(format_args!("cannot re-raise signal {signal}: {error}"));
     }
     // The default action of every caught signal ends the process; should it somehow
@@ -64,19 +103,15 @@ fn die_by(signal: libc::c_int) -> ! {
 }
 
 /// Called when the libc exit hook begins its run: a caught signal during that run
-/// ends the process at once, as a second signal would.
+/// ends the process at once, as it would without `catch_signals`.
 pub(crate) fn exit_run_began() {
     DIE_ON_SIGNAL.store(true, Ordering::SeqCst);
 }
 
 /// Called in a forked child, which has no signal thread: until it calls
-/// `catch_signals` again, a caught signal takes its default action at once, rather
+/// `catch_signals` itself, a caught signal takes its default action at once rather
 /// than being swallowed.
 pub(crate) fn after_fork_in_child() {
     DIE_ON_SIGNAL.store(true, Ordering::SeqCst);
-    // SAFETY-free: the parent's lock, if it was held at the fork, belongs to a thread
-    // that does not exist here, so the child starts with a fresh answer.
-    if let Ok(mut installed) = INSTALLED.try_lock() {
-        *installed = false;
-    }
+    THREAD.store(NONE, Ordering::SeqCst);
 }

@@ -8,7 +8,11 @@
 //! - `clear`: `clear()` drops static and dynamic handlers; none runs at exit;
 //! - `dismiss`: a dismissed guard runs neither at once nor at exit;
 //! - `in-flight`: `main` returns while another thread runs a slow handler early; the
-//!   process waits for it.
+//!   process waits for it;
+//! - `overlap`: `main` returns while another thread runs 2,000 handlers early: each
+//!   runs exactly once, in one run or the other;
+//! - `guard-exit`: a guard closure on another thread calls `atexit::exit` while the
+//!   process exits: the exit waits a bounded time for it, then ends.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -67,6 +71,26 @@ fn main() {
             });
             std::thread::spawn(atexit::run_exit_handlers);
             std::thread::sleep(std::time::Duration::from_millis(50));
+            println!("main returns");
+        }
+        "overlap" => {
+            for _ in 0..2000 {
+                atexit::register(|| println!("h"));
+            }
+            std::thread::spawn(atexit::run_exit_handlers);
+        }
+        "guard-exit" => {
+            std::thread::spawn(|| {
+                // Dropped at once: the closure is running before `main` returns, and
+                // exits only once the process is exiting.
+                drop(atexit::guard(|| {
+                    while !atexit::is_exiting() {
+                        std::thread::yield_now();
+                    }
+                    atexit::exit(7);
+                }));
+            });
+            std::thread::sleep(std::time::Duration::from_millis(20));
             println!("main returns");
         }
         _ => panic!("unknown mode {mode:?}"),

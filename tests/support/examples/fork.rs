@@ -6,7 +6,11 @@
 //! - `adopt-after-guard`: the same, after the child used a guard of its own;
 //! - `busy`: 50 forks while 4 threads register and unregister without pause; each
 //!   child must be able to exit (no lock inherited from a thread that is gone);
-//! - `child-signal`: after `catch_signals`, a forked child still dies by SIGTERM.
+//! - `child-signal`: after `catch_signals`, a forked child still dies by SIGTERM;
+//! - `child-catch`: the child of a process that catches signals catches them too,
+//!   and runs its own handler on SIGTERM;
+//! - `in-handler-watched`: with a handler timeout, a handler forks and the child
+//!   returns from it: the child still exits.
 
 #[atexit::on_exit]
 fn static_handler() {
@@ -18,6 +22,8 @@ fn main() {
     match mode.as_str() {
         "busy" => return busy(),
         "child-signal" => return child_signal(),
+        "child-catch" => return child_catch(),
+        "in-handler-watched" => return fork_in_watched_handler(),
         _ => {}
     }
     let adopt = mode.starts_with("adopt");
@@ -95,4 +101,33 @@ fn child_signal() {
     });
     assert!(libc::WIFSIGNALED(status), "status {status}");
     println!("child died by signal {}", libc::WTERMSIG(status));
+}
+
+fn child_catch() {
+    atexit::catch_signals().expect("signal handlers installed");
+    let status = fork_and_wait(|| {
+        atexit::catch_signals().expect("signal handlers installed in the child");
+        atexit::register(|| println!("child's handler ran"));
+        // SAFETY: `getpid` and `kill` have no preconditions.
+        unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        println!("child survived SIGTERM");
+    });
+    assert!(libc::WIFSIGNALED(status), "status {status}");
+    println!("child died by signal {}", libc::WTERMSIG(status));
+}
+
+fn fork_in_watched_handler() {
+    atexit::set_handler_timeout(Some(std::time::Duration::from_secs(5)));
+    atexit::register(|| {
+        // SAFETY: the child returns from this handler and exits; the parent waits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            return;
+        }
+        let mut status = 0;
+        // SAFETY: `pid` is our child's pid and `status` a valid place to store it.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        println!("child exited with {}", libc::WEXITSTATUS(status));
+    });
 }
