@@ -51,7 +51,9 @@
 //!
 //! A handler registered while the exit run is going on (by a handler or by another
 //! thread) still runs, once: the run always takes the first pending handler in this
-//! order next.
+//! order next. Handlers that other threads are running when the process exits (an
+//! early [`run_exit_handlers`], a [`Guard`] being dropped) are waited for: for the
+//! handler timeout if one is set, else for at most a second.
 //!
 //! # When handlers run, and when they do not
 //!
