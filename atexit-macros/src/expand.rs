@@ -45,7 +45,8 @@ pub fn on_exit(args: TokenStream, item: TokenStream) -> Result<TokenStream> {
     }
 }
 
-/// The name of the nested function that holds a handler's body.
+/// The name of the nested function that holds a handler's body. The runtime's
+/// `function_path` strips it from the path `type_name` reports.
 const HANDLER_FN: &str = "__atexit_handler";
 
 /// A function on its own, in a module or in an `impl` block: its body moves into a

@@ -206,8 +206,9 @@ impl<E: Display> HandlerReturn for Result<(), E> {
 }
 
 /// The path of a function item, as `type_name` spells it: what identifies a static
-/// handler for `unregister_fn`. A body moved into the nested handler function reports
-/// the path of the function it was written in.
+/// handler for `unregister_fn`. For a body moved into the nested handler function
+/// (`HANDLER_FN` in the macro crate's `expand.rs`), the path of the function it was
+/// written in.
 #[doc(hidden)]
 pub fn function_path<F>(_: &F) -> &'static str {
     let path = type_name::<F>();
