@@ -20,6 +20,13 @@ fn support_early() {
 }
 
 /// Something for a binary to call, so that it links this crate.
+///
+/// ```
+/// assert_eq!(atexit_test_support::greet(), "support linked");
+/// // Calling into the crate linked it, and its three handlers with it.
+/// assert_eq!(atexit::pending(), 3);
+/// # atexit::clear();
+/// ```
 pub fn greet() -> &'static str {
     "support linked"
 }
