@@ -229,8 +229,8 @@ pub fn is_exiting() -> bool {
     run::is_exiting()
 }
 
-/// Sets how long each handler may run at exit, overriding `ATEXIT_TIMEOUT_MS`.
-/// `None` turns the timeout off.
+/// Sets how long each handler may run at exit, overriding `ATEXIT_TIMEOUT_MS` (a
+/// whole number of milliseconds). `None` or a zero duration turns the timeout off.
 ///
 /// A handler that overruns is abandoned: its name and location go to stderr, the
 /// remaining handlers run, and the process exits with the status it was exiting with.
