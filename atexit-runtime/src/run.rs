@@ -73,13 +73,19 @@ pub(crate) fn at_process_exit() {
     }
     #[cfg(feature = "signals")]
     crate::signals::exit_run_began();
+    run_to_the_end();
+    if let Some(code) = take_exit_request() {
+        exit_with_new_status(code);
+    }
+}
+
+/// The exit run of the process: every pending handler, then those other threads are
+/// still running.
+fn run_to_the_end() {
     if panic::catch_unwind(run_pending).is_err() {
         report_internal("the exit run itself panicked; handlers may have been skipped");
     }
     wait_for_handlers_in_flight();
-    if let Some(code) = take_exit_request() {
-        exit_with_new_status(code);
-    }
 }
 
 /// Ends the process with `code`, from inside the libc exit hook.
@@ -144,15 +150,9 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(place) = self.0 {
-            give_back(place);
+            place.store(0, Ordering::Release);
         }
     }
-}
-
-/// Frees `place` if this thread still holds it: the watchdog may have freed it for an
-/// abandoned handler, and another thread taken it since.
-fn give_back(place: &AtomicUsize) {
-    let _ = place.compare_exchange(this_thread(), 0, Ordering::AcqRel, Ordering::Acquire);
 }
 
 /// Writes this thread's id into a free place of `places`; `None` if all are taken.
@@ -182,10 +182,7 @@ pub(crate) fn run_now() {
 #[cfg(feature = "signals")]
 pub(crate) fn for_signal() {
     if claim_exit(SIGNAL) {
-        if panic::catch_unwind(run_pending).is_err() {
-            report_internal("the exit run itself panicked; handlers may have been skipped");
-        }
-        wait_for_handlers_in_flight();
+        run_to_the_end();
     }
 }
 
@@ -231,7 +228,7 @@ impl RunningThread {
 impl Drop for RunningThread {
     fn drop(&mut self) {
         if let Some(place) = self.0 {
-            give_back(place);
+            place.store(0, Ordering::Release);
         }
     }
 }

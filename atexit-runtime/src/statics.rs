@@ -2,8 +2,8 @@
 //!
 //! Each element is a `static` that the attribute emits next to the function. Their
 //! order in the slice is whatever the linker chose (it differs between debug and
-//! release builds), so the exit order is computed from a key every element records:
-//! its priority, then where it was declared.
+//! release builds), so the exit order is sorted on a key each handler's `describe`
+//! function gives: its priority, then where it was declared.
 
 use std::any::type_name;
 use std::cmp::Reverse;
