@@ -92,22 +92,22 @@ fn busy() {
 
 fn child_signal() {
     atexit::register(|| println!("parent's handler ran in {}", std::process::id()));
-    atexit::catch_signals().expect("signal handlers installed");
-    let status = fork_and_wait(|| {
-        // SAFETY: `getpid` and `kill` have no preconditions.
-        unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
-        std::thread::sleep(std::time::Duration::from_secs(10));
-        println!("child survived SIGTERM");
-    });
-    assert!(libc::WIFSIGNALED(status), "status {status}");
-    println!("child died by signal {}", libc::WTERMSIG(status));
+    sigterm_a_child_of_a_catching_process(|| {});
 }
 
 fn child_catch() {
-    atexit::catch_signals().expect("signal handlers installed");
-    let status = fork_and_wait(|| {
+    sigterm_a_child_of_a_catching_process(|| {
         atexit::catch_signals().expect("signal handlers installed in the child");
         atexit::register(|| println!("child's handler ran"));
+    });
+}
+
+/// Catches signals, forks a child that runs `prepare` and then sends itself SIGTERM,
+/// and reports the signal the child died by.
+fn sigterm_a_child_of_a_catching_process(prepare: impl FnOnce()) {
+    atexit::catch_signals().expect("signal handlers installed");
+    let status = fork_and_wait(|| {
+        prepare();
         // SAFETY: `getpid` and `kill` have no preconditions.
         unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
         std::thread::sleep(std::time::Duration::from_secs(10));
