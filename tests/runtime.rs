@@ -281,9 +281,20 @@ fn handlers_taken_by_an_early_run_on_another_thread_are_never_lost() {
 }
 
 #[test]
-fn the_exit_waits_a_bounded_time_for_a_handler_blocked_on_the_exiting_thread() {
+fn atexit_exit_in_a_guard_closure_on_another_thread_during_the_exit_sets_the_code() {
     let run = run_bounded(
         command("explicit_run").arg("guard-exit"),
+        Duration::from_secs(20),
+    );
+    assert_eq!(run.lines(), ["main returns", "static handler ran"]);
+    assert_eq!(run.code(), Some(7));
+    run.assert_quiet();
+}
+
+#[test]
+fn the_exit_waits_a_bounded_time_for_a_handler_that_never_finishes_on_another_thread() {
+    let run = run_bounded(
+        command("explicit_run").arg("guard-blocked"),
         Duration::from_secs(20),
     );
     assert_eq!(run.lines(), ["main returns", "static handler ran"]);

@@ -1,43 +1,15 @@
-//! Scope guards that also run at exit.
+//! Scope guards that also run at exit: [`Guard`].
 
 use std::fmt;
 
 use crate::registry::{self, Handle};
-use crate::run;
+use crate::threads::InFlight;
 
-/// Runs `f` exactly once: when the returned guard drops, or at exit if the guard is
-/// still alive then (say, `std::process::exit` was called while it was in scope).
+/// The guard [`guard`](crate::guard) returns: dropping it runs the closure, unless
+/// the exit run already did or is doing it.
 ///
-/// This is Python's "register in `__enter__`, unregister in `__exit__`" done in one
-/// value: there is no window in which the cleanup is registered twice or not at all.
-/// [`Guard::dismiss`] cancels it. Like any destructor, a closure that panics while
-/// its guard is dropped during another panic aborts the process.
-///
-/// ```
-/// use std::sync::atomic::{AtomicUsize, Ordering};
-/// static RELEASED: AtomicUsize = AtomicUsize::new(0);
-///
-/// {
-///     let _connection = atexit::guard(|| {
-///         RELEASED.fetch_add(1, Ordering::SeqCst);
-///     });
-///     assert_eq!(atexit::pending(), 1);
-/// } // released here, and never again at exit
-/// assert_eq!(RELEASED.load(Ordering::SeqCst), 1);
-/// assert_eq!(atexit::pending(), 0);
-/// ```
-#[track_caller]
-pub fn guard<F>(f: F) -> Guard
-where
-    F: FnOnce() + Send + 'static,
-{
-    Guard {
-        handle: Some(crate::register(f)),
-    }
-}
-
-/// The guard [`guard`] returns: dropping it runs the closure, unless the exit run
-/// already did.
+/// A guard dropped on one thread while an exit run executes its closure on another
+/// returns at once, without waiting for the closure to finish.
 ///
 /// ```
 /// let guard = atexit::guard(|| println!("released"));
@@ -51,6 +23,12 @@ pub struct Guard {
 }
 
 impl Guard {
+    pub(crate) fn new(handle: Handle) -> Self {
+        Guard {
+            handle: Some(handle),
+        }
+    }
+
     /// Cancels the guard: the closure is dropped without running, now and at exit.
     ///
     /// ```
@@ -71,7 +49,7 @@ impl Drop for Guard {
         // exit run took it first, it is running or ran there, and there is nothing left.
         // Counted from before the closure leaves the registry, so that a process
         // exiting on another thread meanwhile waits for it.
-        let _in_flight = run::InFlight::begin();
+        let _in_flight = InFlight::begin();
         if let Some(payload) = self
             .handle
             .take()

@@ -1,9 +1,7 @@
-//! What [`handlers`](crate::handlers) reports about the pending handlers.
+//! The one description of a handler: what [`handlers`](crate::handlers) lists, and
+//! what the exit run's reports and trace lines name.
 
 use std::fmt;
-
-use crate::registry;
-use crate::statics::{self, Described};
 
 /// A pending exit handler, as [`handlers`](crate::handlers) lists it.
 ///
@@ -28,6 +26,33 @@ pub struct HandlerInfo {
 }
 
 impl HandlerInfo {
+    pub(crate) fn new(
+        name: &'static str,
+        priority: i32,
+        file: &'static str,
+        line: u32,
+        is_static: bool,
+    ) -> Self {
+        HandlerInfo {
+            name,
+            priority,
+            file,
+            line,
+            is_static,
+        }
+    }
+
+    /// How reports name the handler: `` `name` (file:line) ``.
+    pub(crate) fn label(&self) -> impl fmt::Display + '_ {
+        struct Label<'a>(&'a HandlerInfo);
+        impl fmt::Display for Label<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "`{}` ({}:{})", self.0.name, self.0.file, self.0.line)
+            }
+        }
+        Label(self)
+    }
+
     /// The handler's name: the `name = "…"` given to `#[on_exit]`, else the function's
     /// path; for a dynamic handler, the type name of the closure or function.
     ///
@@ -170,41 +195,4 @@ impl fmt::Display for HandlerTable<'_> {
         }
         Ok(())
     }
-}
-
-/// The pending handlers in the order they will run, merged the way the exit run
-/// merges them: by priority, dynamic before static at equal priority.
-pub(crate) fn handlers() -> Vec<HandlerInfo> {
-    let dynamic = registry::snapshot().into_iter().map(|entry| HandlerInfo {
-        name: entry.name,
-        priority: entry.priority,
-        file: entry.location.file(),
-        line: entry.location.line(),
-        is_static: false,
-    });
-    let owned_statics = if statics::owned() {
-        statics::exit_order()
-    } else {
-        &[]
-    };
-    let mut statics = owned_statics
-        .iter()
-        .filter(|described| described.handler.is_pending())
-        .map(|Described { handler, info }| HandlerInfo {
-            name: info.name,
-            priority: handler.priority(),
-            file: info.file,
-            line: info.order.line(),
-            is_static: true,
-        })
-        .peekable();
-    let mut merged = Vec::new();
-    for entry in dynamic {
-        while let Some(handler) = statics.next_if(|handler| handler.priority > entry.priority) {
-            merged.push(handler);
-        }
-        merged.push(entry);
-    }
-    merged.extend(statics);
-    merged
 }

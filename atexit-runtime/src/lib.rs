@@ -3,33 +3,47 @@
 //! them. Depend on `atexit`, which re-exports everything public here; the items
 //! documented there are the supported API.
 //!
-//! Modules, by what they hold:
-//! - `statics`: the link-time slice of `#[on_exit]` handlers and their exit order;
-//! - `registry`: the dynamic handlers, by priority, newest on top;
+//! Modules, each using only those listed before it:
+//! - `report`: the runtime's lines on stderr, and `ATEXIT_TRACE`;
 //! - `payload`: the type-erased closure a dynamic handler stores;
-//! - `run`: the exit run, failure reports, `atexit::exit`, tracing and the watchdog;
-//! - `hook`: the libc `atexit` and `fork` hooks, installed before `main`;
-//! - `info`: what `handlers()` reports;
-//! - `signals`: `catch_signals`.
+//! - `order`: the exit order: the rank that decides which handler runs next;
+//! - `info`: the one description of a handler, which `handlers()` lists;
+//! - `threads`: what the runtime knows of each thread, with no thread-local that
+//!   glibc destroys at exit;
+//! - `statics`: the link-time slice of `#[on_exit]` handlers, sorted into exit order;
+//! - `registry`: the dynamic handlers, in per-thread shards;
+//! - `guard`: the [`Guard`] type;
+//! - `exit`: the exit run: who owns it, the `atexit::exit` code, each handler's job
+//!   and report, and the watchdog of the handler timeout;
+//! - `signals`: `catch_signals`;
+//! - `fork`: what a forked child inherits, and `adopt_inherited`;
+//! - `install`: the libc `atexit` and `fork` hooks, installed before `main`.
+//!
+//! This file is the API, on top of them all.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
+mod exit;
+mod fork;
 mod guard;
-mod hook;
 mod info;
+mod install;
+mod order;
 mod payload;
 mod registry;
-mod run;
+mod report;
 #[cfg(feature = "signals")]
 mod signals;
 mod statics;
+mod threads;
 
-use std::any::TypeId;
-use std::panic::Location;
+use std::any::{Any, TypeId};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::time::Duration;
 
-pub use guard::{guard, Guard};
+pub use guard::Guard;
 pub use info::{HandlerInfo, HandlerTable};
 pub use registry::Handle;
 
@@ -73,14 +87,44 @@ pub fn register_with<F>(priority: i32, f: F) -> Handle
 where
     F: FnOnce() + Send + 'static,
 {
-    hook::ensure_installed();
+    install::ensure_installed();
     registry::insert(priority, Payload::new(f), Location::caller())
+}
+
+/// Runs `f` exactly once: when the returned guard drops, or at exit if the guard is
+/// still alive then (say, `std::process::exit` was called while it was in scope).
+///
+/// This is Python's "register in `__enter__`, unregister in `__exit__`" done in one
+/// value: there is no window in which the cleanup is registered twice or not at all.
+/// [`Guard::dismiss`] cancels it. Like any destructor, a closure that panics while
+/// its guard is dropped during another panic aborts the process.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// static RELEASED: AtomicUsize = AtomicUsize::new(0);
+///
+/// {
+///     let _connection = atexit::guard(|| {
+///         RELEASED.fetch_add(1, Ordering::SeqCst);
+///     });
+///     assert_eq!(atexit::pending(), 1);
+/// } // released here, and never again at exit
+/// assert_eq!(RELEASED.load(Ordering::SeqCst), 1);
+/// assert_eq!(atexit::pending(), 0);
+/// ```
+#[track_caller]
+pub fn guard<F>(f: F) -> Guard
+where
+    F: FnOnce() + Send + 'static,
+{
+    Guard::new(register(f))
 }
 
 /// Removes the handler `handle` names. Returns true if it was pending and now never
 /// runs; false if it already ran, is running, or was removed before.
 ///
-/// The closure is dropped (not called) before this returns.
+/// The closure is dropped (not called) before this returns. If dropping it panics,
+/// the handler is removed all the same and the panic reaches the caller.
 ///
 /// ```
 /// let handle = atexit::register(|| println!("this won't run"));
@@ -101,7 +145,8 @@ pub fn unregister(handle: Handle) -> bool {
 /// their path, so two functions at the same path (declared in two blocks of one
 /// function body) are removed together. It looks at every pending
 /// handler, so it takes time in proportion to their number; [`unregister`] with a
-/// handle is O(1).
+/// handle is O(1). If dropping a closure panics, every handler is still removed and
+/// the first such panic then reaches the caller.
 ///
 /// ```
 /// fn my_cleanup() {
@@ -123,9 +168,23 @@ pub fn unregister_fn<F: 'static>(f: F) -> usize {
     let path = statics::function_path(&f);
     drop(f);
     let removed = registry::remove_all_of_type(TypeId::of::<F>());
-    let count = removed.len();
-    drop(removed);
-    count + statics::disable_function(path)
+    let count = removed.len() + statics::disable_function(path);
+    drop_all(removed);
+    count
+}
+
+/// Drops every closure, even when one's destructor panics; the first such panic is
+/// then resumed.
+fn drop_all(payloads: Vec<Payload>) {
+    let mut first_panic: Option<Box<dyn Any + Send>> = None;
+    for payload in payloads {
+        if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+            first_panic.get_or_insert(panic);
+        }
+    }
+    if let Some(panic) = first_panic {
+        panic::resume_unwind(panic);
+    }
 }
 
 /// Python's `atexit._run_exitfuncs`: runs every pending handler now, in exit order.
@@ -144,11 +203,14 @@ pub fn unregister_fn<F: 'static>(f: F) -> usize {
 /// assert_eq!(atexit::pending(), 0);
 /// ```
 pub fn run_exit_handlers() {
-    run::run_now();
+    exit::run_explicitly();
 }
 
 /// Python's `atexit._clear`: drops every pending handler without running it, and
 /// returns how many there were.
+///
+/// If dropping a closure panics, every handler is still removed, and the first such
+/// panic then reaches the caller.
 ///
 /// ```
 /// atexit::register(|| println!("never printed"));
@@ -157,9 +219,9 @@ pub fn run_exit_handlers() {
 /// ```
 pub fn clear() -> usize {
     let removed = registry::take_all();
-    let count = removed.len();
-    drop(removed);
-    count + statics::disable_all()
+    let count = removed.len() + statics::disable_all();
+    drop_all(removed);
+    count
 }
 
 /// The exact number of handlers that would run if the process exited now.
@@ -188,7 +250,15 @@ pub fn pending() -> usize {
 /// # atexit::clear();
 /// ```
 pub fn handlers() -> Vec<HandlerInfo> {
-    info::handlers()
+    let declared = statics::owned_in_exit_order()
+        .iter()
+        .filter(|declared| declared.is_pending())
+        .map(|declared| (declared.rank, declared.info.clone()));
+    let mut listed = registry::snapshot();
+    listed.extend(declared);
+    // The exit run takes the greatest rank next: the same rule.
+    listed.sort_unstable_by(|(a, _), (b, _)| b.cmp(a));
+    listed.into_iter().map(|(_, info)| info).collect()
 }
 
 /// Exits the process with `code`, running the exit handlers: the one way to exit that
@@ -213,10 +283,7 @@ pub fn handlers() -> Vec<HandlerInfo> {
 /// atexit::exit(0);
 /// ```
 pub fn exit(code: i32) -> ! {
-    if run::is_running_handlers() {
-        run::exit_from_handler(code)
-    }
-    std::process::exit(code)
+    exit::exit(code)
 }
 
 /// True once the process has begun its exit run: from the libc exit hook, or from a
@@ -226,7 +293,7 @@ pub fn exit(code: i32) -> ! {
 /// assert!(!atexit::is_exiting());
 /// ```
 pub fn is_exiting() -> bool {
-    run::is_exiting()
+    exit::is_exiting()
 }
 
 /// Sets how long each handler may run at exit, overriding `ATEXIT_TIMEOUT_MS` (a
@@ -242,7 +309,7 @@ pub fn is_exiting() -> bool {
 /// atexit::set_handler_timeout(Some(Duration::from_secs(2)));
 /// ```
 pub fn set_handler_timeout(timeout: Option<Duration>) {
-    run::set_timeout(timeout);
+    exit::set_timeout(timeout);
 }
 
 /// Runs the exit handlers when SIGINT, SIGTERM, SIGHUP or SIGQUIT arrives, then dies
@@ -263,6 +330,7 @@ pub fn set_handler_timeout(timeout: Option<Duration>) {
 #[cfg(feature = "signals")]
 #[cfg_attr(docsrs, doc(cfg(feature = "signals")))]
 pub fn catch_signals() -> std::io::Result<()> {
+    install::ensure_installed();
     signals::catch_signals()
 }
 
@@ -279,17 +347,16 @@ pub fn catch_signals() -> std::io::Result<()> {
 /// assert_eq!(atexit::adopt_inherited(), 0);
 /// ```
 pub fn adopt_inherited() -> usize {
-    let statics_before = statics::pending();
-    statics::adopt();
-    registry::fork::adopt() + statics::pending().saturating_sub(statics_before)
+    fork::adopt_inherited()
 }
 
 /// What the `#[on_exit]` attribute expands to. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::install::link_exit_hook;
+    pub use crate::order::OrderKey;
     pub use crate::statics::{
-        function_path, link_exit_hook, HandlerReturn, OrderKey, StaticHandler, StaticInfo,
-        ATEXIT_V0_1_HANDLERS,
+        function_path, HandlerReturn, StaticHandler, StaticInfo, ATEXIT_V0_1_HANDLERS,
     };
     pub use linkme;
 }

@@ -66,9 +66,16 @@ struct VTableOf<F>(PhantomData<fn() -> F>);
 
 impl<F: FnOnce() + Send + 'static> VTableOf<F> {
     const VTABLE: VTable = VTable {
-        // SAFETY (both): a `VTableOf<F>` is only attached to words made by `store::<F>`.
-        call: |word| unsafe { take::<F>(word) }(),
-        drop: |word| drop(unsafe { take::<F>(word) }),
+        call: |word| {
+            // SAFETY: a `VTableOf<F>` is only attached to words made by `store::<F>`,
+            // and `Payload` calls `call` or `drop` once.
+            let f = unsafe { take::<F>(word) };
+            f()
+        },
+        drop: |word| {
+            // SAFETY: as for `call`.
+            drop(unsafe { take::<F>(word) })
+        },
         type_name: type_name::<F>,
         type_id: TypeId::of::<F>,
     };

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)] // each test file uses its own part of this module
 
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::{mpsc, Once};
@@ -41,7 +41,10 @@ pub fn example(name: &str) -> PathBuf {
 }
 
 /// A command for an example, with an environment that does not depend on the
-/// developer's: no backtraces, no tracing, no timeout.
+/// developer's: no backtraces, no tracing, no timeout, and the signals the runtime
+/// catches at their default action (a test run started as a background job of a
+/// non-interactive shell inherits SIGINT and SIGQUIT ignored, and `nohup` ignores
+/// SIGHUP).
 pub fn command(name: &str) -> Command {
     let mut command = Command::new(example(name));
     command
@@ -49,6 +52,20 @@ pub fn command(name: &str) -> Command {
         .env_remove("ATEXIT_TRACE")
         .env_remove("ATEXIT_TIMEOUT_MS")
         .stdin(Stdio::null());
+    // SAFETY: the closure runs in the child between `fork` and `exec`, where only
+    // async-signal-safe functions may be called. It calls only `signal`, which POSIX
+    // lists as async-signal-safe, and on failure reads `errno` into an `io::Error`
+    // without allocating.
+    unsafe {
+        command.pre_exec(|| {
+            for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM] {
+                if libc::signal(signal, libc::SIG_DFL) == libc::SIG_ERR {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
     command
 }
 

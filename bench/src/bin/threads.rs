@@ -1,5 +1,9 @@
 //! `threads T N`: T threads (default 1) register N closures in all (default 1,000,000),
-//! N / T each, starting together; prints the elapsed time of the whole batch.
+//! N / T each, starting together; prints the wall time of the registration phase.
+//!
+//! That phase runs from the first worker starting to register to the last one
+//! finishing, stamped with `CLOCK_MONOTONIC`, which all threads share: process start,
+//! thread creation and the exit run are not part of it.
 
 use std::sync::Barrier;
 

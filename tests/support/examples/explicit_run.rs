@@ -11,7 +11,9 @@
 //!   process waits for it;
 //! - `overlap`: `main` returns while another thread runs 2,000 handlers early: each
 //!   runs exactly once, in one run or the other;
-//! - `guard-exit`: a guard closure on another thread calls `atexit::exit` while the
+//! - `guard-exit`: a guard closure on another thread calls `atexit::exit(7)` while
+//!   the process exits: the code counts, and the closure's thread unwinds;
+//! - `guard-blocked`: a guard closure on another thread never finishes once the
 //!   process exits: the exit waits a bounded time for it, then ends.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -79,16 +81,23 @@ fn main() {
             }
             std::thread::spawn(atexit::run_exit_handlers);
         }
-        "guard-exit" => {
-            std::thread::spawn(|| {
+        "guard-exit" | "guard-blocked" => {
+            let blocked = mode == "guard-blocked";
+            std::thread::spawn(move || {
                 // Dropped at once: the closure is running before `main` returns, and
-                // exits only once the process is exiting.
-                drop(atexit::guard(|| {
+                // ends only once the process is exiting.
+                drop(atexit::guard(move || {
                     while !atexit::is_exiting() {
                         std::thread::yield_now();
                     }
+                    if blocked {
+                        loop {
+                            std::thread::park();
+                        }
+                    }
                     atexit::exit(7);
                 }));
+                println!("the guard's thread went on");
             });
             std::thread::sleep(std::time::Duration::from_millis(20));
             println!("main returns");

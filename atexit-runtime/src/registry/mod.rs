@@ -1,0 +1,395 @@
+//! The handlers registered while the program runs.
+//!
+//! The registry is split into shards, one per thread slot (see `threads`), each
+//! behind its own lock, so that threads registering at once do not contend. What
+//! orders handlers across shards is the number each registration takes from one
+//! process-wide sequence while it holds its shard's lock: a registration that
+//! happens after another, on any thread, gets a greater number, so "newest first"
+//! is exact. That counter is the one place threads meet, and it is a single atomic
+//! add.
+//!
+//! Each shard publishes, beside its lock, the rank of the handler it would run
+//! next, or a greater one: a registration raises it, a removal leaves it, and
+//! whoever takes the lock to look finds the true value and lowers it. So the exit
+//! run finds the next handler by reading the published ranks, then locking the one
+//! shard that holds it, where it checks the truth; a stale rank costs a retry, never
+//! the order.
+//!
+//! No user code runs under a shard's lock: closures are dropped and called by the
+//! callers, after the lock is released. So handlers may use the registry freely, and
+//! a shard's lock is never poisoned by a handler.
+
+mod shard;
+
+use std::any::TypeId;
+use std::cell::UnsafeCell;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crossbeam_utils::CachePadded;
+
+use crate::info::HandlerInfo;
+use crate::order::{Rank, Registered};
+use crate::payload::Payload;
+use crate::threads::{self, SLOTS};
+
+use shard::Shard;
+pub(crate) use shard::Taken;
+
+static SHARDS: [CachePadded<ShardCell>; SLOTS] =
+    [const { CachePadded::new(ShardCell::new()) }; SLOTS];
+
+/// The number the next registration takes; see the module docs.
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// Registrations numbered below this belong to an ancestor process (see `fork`):
+/// they are neither run nor dropped here.
+static OWNED_FROM: AtomicU64 = AtomicU64::new(0);
+/// What `OWNED_FROM` was in the parent, for `adopt_inherited`.
+static PARENT_OWNED_FROM: AtomicU64 = AtomicU64::new(0);
+
+/// Exit runs going on. While there is one, every registration goes to the first
+/// shard: threads that keep registering then contend for that one lock, which the
+/// futex hands from thread to thread, rather than each spinning on its own while the
+/// run waits behind whichever of them was preempted holding one.
+static DRAINS: AtomicUsize = AtomicUsize::new(0);
+
+/// The shards that published a rank, one bit each, so that a run with no dynamic
+/// handler looks at none.
+static PUBLISHED: AtomicU32 = AtomicU32::new(0);
+
+/// A shard, and the rank of its next handler published for readers without the lock.
+struct ShardCell {
+    shard: Mutex<Shard>,
+    /// Written under the lock, priority first; read sequence first. A reader may
+    /// mix a rank being written with the one before it, which only happens while a
+    /// registration is under way, concurrent with the read.
+    top_priority: AtomicI32,
+    /// `NO_TOP` when the shard holds nothing for this process.
+    top_sequence: AtomicU64,
+}
+
+const NO_TOP: u64 = u64::MAX;
+
+impl ShardCell {
+    const fn new() -> Self {
+        ShardCell {
+            shard: Mutex::new(Shard::new()),
+            top_priority: AtomicI32::new(0),
+            top_sequence: AtomicU64::new(NO_TOP),
+        }
+    }
+
+    fn published(&self) -> Option<Rank> {
+        let sequence = self.top_sequence.load(Ordering::Acquire);
+        (sequence != NO_TOP).then(|| Rank {
+            priority: self.top_priority.load(Ordering::Relaxed),
+            registered: Registered::AtRunTime(sequence),
+        })
+    }
+}
+
+/// A shard, locked.
+struct Locked {
+    index: usize,
+    shard: MutexGuard<'static, Shard>,
+}
+
+impl Locked {
+    fn cell(&self) -> &'static ShardCell {
+        &SHARDS[self.index]
+    }
+
+    /// Publishes `top`, which must be the shard's next handler or greater.
+    fn publish(&self, top: Option<Rank>) {
+        let cell = self.cell();
+        let bit = 1 << self.index;
+        match top {
+            Some(Rank {
+                priority,
+                registered: Registered::AtRunTime(sequence),
+            }) => {
+                cell.top_priority.store(priority, Ordering::Relaxed);
+                cell.top_sequence.store(sequence, Ordering::Release);
+                // Read first: set, the bit stays set through a shard's busy life.
+                if PUBLISHED.load(Ordering::Relaxed) & bit == 0 {
+                    PUBLISHED.fetch_or(bit, Ordering::Release);
+                }
+            }
+            _ => {
+                cell.top_sequence.store(NO_TOP, Ordering::Release);
+                PUBLISHED.fetch_and(!bit, Ordering::Release);
+            }
+        }
+    }
+
+    /// Finds the shard's true next handler and publishes it.
+    fn republish(&mut self) -> Option<Rank> {
+        let top = self.shard.top(owned_from());
+        self.publish(top);
+        top
+    }
+}
+
+impl Deref for Locked {
+    type Target = Shard;
+    fn deref(&self) -> &Shard {
+        &self.shard
+    }
+}
+
+impl DerefMut for Locked {
+    fn deref_mut(&mut self) -> &mut Shard {
+        &mut self.shard
+    }
+}
+
+/// A handler registered with [`register`](crate::register), to unregister it.
+///
+/// Handles are plain values: copying one does not copy the handler, and using a
+/// handle whose handler already ran or was removed is harmless.
+///
+/// ```
+/// let handle = atexit::register(|| println!("never printed"));
+/// assert!(atexit::unregister(handle));
+/// assert!(!atexit::unregister(handle), "already removed");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Handle {
+    priority: i32,
+    shard: u32,
+    slot: u32,
+    sequence: u64,
+}
+
+impl Handle {
+    /// The priority the handler was registered with.
+    ///
+    /// ```
+    /// let handle = atexit::register_with(7, || {});
+    /// assert_eq!(handle.priority(), 7);
+    /// # atexit::unregister(handle);
+    /// ```
+    pub fn priority(&self) -> i32 {
+        self.priority
+    }
+}
+
+/// Locks a shard. No user code runs under the lock, so a panic cannot leave a shard
+/// half-changed; a poisoned lock is used as it is.
+fn lock(index: usize) -> Locked {
+    Locked {
+        index,
+        shard: SHARDS[index]
+            .shard
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    }
+}
+
+fn owned_from() -> u64 {
+    OWNED_FROM.load(Ordering::Relaxed)
+}
+
+pub(crate) fn insert(
+    priority: i32,
+    payload: Payload,
+    location: &'static Location<'static>,
+) -> Handle {
+    let shard_index = if DRAINS.load(Ordering::Relaxed) > 0 {
+        0
+    } else {
+        threads::slot()
+    };
+    let mut shard = lock(shard_index);
+    // Taken under the lock, so that each shard's lists stay sorted by it.
+    let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let slot = shard.insert(priority, payload, location, sequence);
+    let rank = Rank {
+        priority,
+        registered: Registered::AtRunTime(sequence),
+    };
+    if shard
+        .cell()
+        .published()
+        .map_or(true, |published| rank > published)
+    {
+        shard.publish(Some(rank));
+    }
+    Handle {
+        priority,
+        shard: shard_index as u32,
+        slot,
+        sequence,
+    }
+}
+
+/// Takes a pending handler out; `None` if it already ran, is running, was removed,
+/// or belongs to a parent process.
+pub(crate) fn remove(handle: &Handle) -> Option<Payload> {
+    lock(handle.shard as usize).remove(handle.slot, handle.sequence, owned_from())
+}
+
+/// Takes out every pending handler whose closure is of type `closure`, for the caller
+/// to drop outside the lock.
+pub(crate) fn remove_all_of_type(closure: TypeId) -> Vec<Payload> {
+    take_where(|payload| payload.type_id() == closure)
+}
+
+/// Takes every pending handler out, for the caller to drop outside the lock.
+pub(crate) fn take_all() -> Vec<Payload> {
+    take_where(|_| true)
+}
+
+fn take_where(mut matches: impl FnMut(&Payload) -> bool) -> Vec<Payload> {
+    let owned_from = owned_from();
+    let mut taken = Vec::new();
+    for shard in 0..SLOTS {
+        lock(shard).take_where(owned_from, &mut matches, &mut taken);
+    }
+    taken
+}
+
+pub(crate) fn pending() -> usize {
+    (0..SLOTS).map(|shard| lock(shard).live()).sum()
+}
+
+/// The pending handlers with their ranks, in no particular order.
+pub(crate) fn snapshot() -> Vec<(Rank, HandlerInfo)> {
+    let owned_from = owned_from();
+    let mut listed = Vec::new();
+    for shard in 0..SLOTS {
+        lock(shard).snapshot(owned_from, &mut listed);
+    }
+    listed
+}
+
+/// The exit run's view of the registry: hands out the pending handlers in exit
+/// order, one at a time, including those registered while it runs.
+pub(crate) struct Drain(());
+
+impl Drain {
+    pub(crate) fn start() -> Self {
+        DRAINS.fetch_add(1, Ordering::SeqCst);
+        Drain(())
+    }
+
+    /// Takes the next handler to run, unless `next_static` (the rank of the next
+    /// static handler) is greater.
+    pub(crate) fn take_next(&mut self, next_static: Option<Rank>) -> Option<Taken> {
+        loop {
+            let (index, published) = best_published(None)?;
+            // A published rank is never below the truth: if it loses, the truth does.
+            if next_static.is_some_and(|next_static| next_static > published) {
+                return None;
+            }
+            let mut shard = lock(index);
+            let Some(top) = shard.republish() else {
+                continue;
+            };
+            let beats_the_rest = best_published(Some(index)).map_or(true, |(_, rank)| top > rank)
+                && next_static.map_or(true, |next_static| top > next_static);
+            if beats_the_rest {
+                let taken = shard.pop(top.priority);
+                shard.republish();
+                return Some(taken);
+            }
+        }
+    }
+
+    /// Whether the registry holds nothing for this run: checked under every shard's
+    /// lock, so that a registration made just before is not missed.
+    pub(crate) fn is_empty(&mut self) -> bool {
+        let mut empty = true;
+        for index in 0..SLOTS {
+            empty &= lock(index).republish().is_none();
+        }
+        empty
+    }
+}
+
+impl Drop for Drain {
+    fn drop(&mut self) {
+        DRAINS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The shard with the greatest published rank, but `except`.
+fn best_published(except: Option<usize>) -> Option<(usize, Rank)> {
+    let mut shards = PUBLISHED.load(Ordering::Acquire);
+    let mut best: Option<(usize, Rank)> = None;
+    while shards != 0 {
+        let index = shards.trailing_zeros() as usize;
+        shards &= shards - 1;
+        if Some(index) == except {
+            continue;
+        }
+        if let Some(rank) = SHARDS[index].published() {
+            if best.map_or(true, |(_, best)| rank > best) {
+                best = Some((index, rank));
+            }
+        }
+    }
+    best
+}
+
+/// Every shard's lock, held across `fork()` so that the child never inherits one
+/// locked by a thread that does not exist there.
+struct HeldAcrossFork(UnsafeCell<Vec<Locked>>);
+
+// SAFETY: the cell is used only by the `pthread_atfork` callbacks below, and only
+// while every shard lock is held by the forking thread: `lock_for_fork` fills it after
+// taking them, and the after-fork functions empty it before releasing them. Two
+// threads forking at once are serialised by those locks, so the cell is never
+// accessed from two threads at once.
+unsafe impl Sync for HeldAcrossFork {}
+
+static HELD: HeldAcrossFork = HeldAcrossFork(UnsafeCell::new(Vec::new()));
+
+/// Called before `fork()`.
+pub(crate) fn lock_for_fork() {
+    // Taken in shard order, as `Drain::refresh` and the rest do one at a time.
+    let guards: Vec<_> = (0..SLOTS).map(lock).collect();
+    // SAFETY: see `HeldAcrossFork`: every shard lock is held.
+    unsafe { *HELD.0.get() = guards };
+}
+
+/// The guards `lock_for_fork` took. `std`'s mutex is a bare futex word: unlocking
+/// wakes a waiter if there is one and hands the lock to nobody, so in the child,
+/// where the parent's waiters do not exist, each simply ends up free.
+fn held() -> Vec<Locked> {
+    // SAFETY: see `HeldAcrossFork`: every shard lock is still held.
+    unsafe { std::mem::take(&mut *HELD.0.get()) }
+}
+
+/// Called after `fork()` in the parent.
+pub(crate) fn unlock_after_fork_in_parent() {
+    drop(held());
+}
+
+/// Called after `fork()` in the child: everything pending belongs to the parent.
+pub(crate) fn unlock_after_fork_in_child() {
+    let mut shards = held();
+    PARENT_OWNED_FROM.store(owned_from(), Ordering::Relaxed);
+    OWNED_FROM.store(SEQUENCE.load(Ordering::Relaxed), Ordering::Relaxed);
+    for shard in &mut shards {
+        shard.after_fork_in_child();
+        shard.republish();
+    }
+}
+
+/// `adopt_inherited`: the handlers inherited from the parent become this process's,
+/// below its own of the same priority, since they were registered earlier. Returns
+/// how many.
+pub(crate) fn adopt() -> usize {
+    let mut shards: Vec<_> = (0..SLOTS).map(lock).collect();
+    OWNED_FROM.store(PARENT_OWNED_FROM.load(Ordering::Relaxed), Ordering::Relaxed);
+    let mut adopted = 0;
+    for shard in &mut shards {
+        adopted += shard.adopt();
+        shard.republish();
+    }
+    adopted
+}

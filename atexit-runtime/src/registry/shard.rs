@@ -1,0 +1,481 @@
+//! One shard of the registry: the dynamic handlers of the threads that use it.
+//!
+//! Handlers live in a vector of 32-byte slots that never move. The handlers of one
+//! priority form a list through their slots, newest first, which is the order they
+//! run in; the list is singly linked, so a removed handler leaves a tombstone (an
+//! empty slot still in its list) that the next walk past it frees, or a sweep once
+//! tombstones outnumber the living. Freed slots are reused, so memory follows the
+//! largest number of handlers pending at once, whatever the churn.
+
+use std::collections::BTreeMap;
+use std::panic::Location;
+use std::ptr;
+
+use crate::info::HandlerInfo;
+use crate::order::{Rank, Registered};
+use crate::payload::Payload;
+
+/// The end of a list, or of the free list.
+const NIL: u32 = u32::MAX;
+
+/// Tombstones are swept once there are more of them than this and than living
+/// handlers: a sweep then costs at most two steps per removal.
+const TOMBSTONES_KEPT: usize = 32;
+
+struct Slot {
+    /// `None` in a tombstone or a free slot.
+    payload: Option<Payload>,
+    /// The handler's registration number, which also tells a handle to an earlier
+    /// occupant of the slot from one to the current occupant.
+    sequence: u64,
+    /// In a list: the next older handler of the same priority. Free: the next free
+    /// slot.
+    older: u32,
+    /// Where it was registered, as an index into `Shard::call_sites`.
+    call_site: u32,
+}
+
+/// A handler taken out of the registry, to run or to drop.
+pub(crate) struct Taken {
+    pub(crate) payload: Payload,
+    pub(crate) info: HandlerInfo,
+}
+
+/// The dynamic handlers of the threads whose slot maps to this shard.
+pub(super) struct Shard {
+    slots: Vec<Slot>,
+    free: u32,
+    /// The newest slot of each priority's list.
+    lists: BTreeMap<i32, u32>,
+    /// Pending handlers this process owns.
+    live: usize,
+    /// Pending handlers a forked child inherited and has not adopted.
+    inherited: usize,
+    tombstones: usize,
+    call_sites: CallSites,
+}
+
+impl Shard {
+    pub(super) const fn new() -> Self {
+        Shard {
+            slots: Vec::new(),
+            free: NIL,
+            lists: BTreeMap::new(),
+            live: 0,
+            inherited: 0,
+            tombstones: 0,
+            call_sites: CallSites::new(),
+        }
+    }
+
+    pub(super) fn live(&self) -> usize {
+        self.live
+    }
+
+    /// Adds a handler as the newest of its priority; returns its slot.
+    pub(super) fn insert(
+        &mut self,
+        priority: i32,
+        payload: Payload,
+        location: &'static Location<'static>,
+        sequence: u64,
+    ) -> u32 {
+        let call_site = self.call_sites.intern(location);
+        let newest = self.lists.entry(priority).or_insert(NIL);
+        let slot = Slot {
+            payload: Some(payload),
+            sequence,
+            older: *newest,
+            call_site,
+        };
+        let index = if self.free == NIL {
+            let index = u32::try_from(self.slots.len())
+                .ok()
+                .filter(|&index| index != NIL)
+                .expect("fewer than 4 billion pending exit handlers per shard");
+            self.slots.push(slot);
+            index
+        } else {
+            let index = self.free;
+            self.free = self.slots[index as usize].older;
+            self.slots[index as usize] = slot;
+            index
+        };
+        *newest = index;
+        self.live += 1;
+        index
+    }
+
+    /// Whether slot `index` holds the pending handler numbered `sequence`, owned by
+    /// this process (numbered from `owned_from` on).
+    fn holds(&self, index: u32, sequence: u64, owned_from: u64) -> bool {
+        self.slots.get(index as usize).is_some_and(|slot| {
+            slot.sequence == sequence && slot.payload.is_some() && sequence >= owned_from
+        })
+    }
+
+    /// Takes out the handler a handle names; `None` if it is not pending here.
+    pub(super) fn remove(&mut self, index: u32, sequence: u64, owned_from: u64) -> Option<Payload> {
+        if !self.holds(index, sequence, owned_from) {
+            return None;
+        }
+        let payload = self.slots[index as usize].payload.take();
+        self.live -= 1;
+        self.tombstones += 1;
+        if self.tombstones > TOMBSTONES_KEPT && self.tombstones > self.live {
+            self.sweep();
+        }
+        payload
+    }
+
+    /// The rank of the handler this shard would run next.
+    pub(super) fn top(&mut self, owned_from: u64) -> Option<Rank> {
+        let mut below: Option<i32> = None;
+        loop {
+            let priority = match below {
+                None => *self.lists.last_key_value()?.0,
+                Some(bound) => *self.lists.range(..bound).next_back()?.0,
+            };
+            let newest = self.drop_tombstones_on_top(priority);
+            // A list holds its newest first, so a list whose newest handler belongs
+            // to an ancestor process holds nothing of this one.
+            if let Some(sequence) = newest.filter(|&sequence| sequence >= owned_from) {
+                return Some(Rank {
+                    priority,
+                    registered: Registered::AtRunTime(sequence),
+                });
+            }
+            below = Some(priority);
+        }
+    }
+
+    /// Frees the tombstones at the top of list `priority`, dropping the list if that
+    /// empties it; returns the sequence of its newest handler left.
+    fn drop_tombstones_on_top(&mut self, priority: i32) -> Option<u64> {
+        let newest = self.lists.get_mut(&priority)?;
+        while *newest != NIL && self.slots[*newest as usize].payload.is_none() {
+            let index = *newest;
+            let slot = &mut self.slots[index as usize];
+            *newest = slot.older;
+            slot.older = self.free;
+            self.free = index;
+            self.tombstones -= 1;
+        }
+        if *newest == NIL {
+            self.lists.remove(&priority);
+            return None;
+        }
+        Some(self.slots[*newest as usize].sequence)
+    }
+
+    /// Takes out the newest handler of list `priority`, which [`top`](Self::top)
+    /// just returned.
+    pub(super) fn pop(&mut self, priority: i32) -> Taken {
+        let newest = self
+            .lists
+            .get_mut(&priority)
+            .expect("the top handler's list exists");
+        let index = *newest;
+        let slot = &mut self.slots[index as usize];
+        let payload = slot.payload.take().expect("the top handler is pending");
+        *newest = slot.older;
+        slot.older = self.free;
+        self.free = index;
+        if *newest == NIL {
+            self.lists.remove(&priority);
+        }
+        self.live -= 1;
+        let location = self.call_sites.get(slot.call_site);
+        Taken {
+            info: describe(&payload, priority, location),
+            payload,
+        }
+    }
+
+    /// Unlinks and frees every tombstone; drops emptied lists.
+    fn sweep(&mut self) {
+        let slots = &mut self.slots;
+        let free = &mut self.free;
+        self.lists.retain(|_, newest| {
+            let mut previous = NIL;
+            let mut index = *newest;
+            while index != NIL {
+                let older = slots[index as usize].older;
+                if slots[index as usize].payload.is_none() {
+                    match previous {
+                        NIL => *newest = older,
+                        previous => slots[previous as usize].older = older,
+                    }
+                    slots[index as usize].older = *free;
+                    *free = index;
+                } else {
+                    previous = index;
+                }
+                index = older;
+            }
+            *newest != NIL
+        });
+        self.tombstones = 0;
+    }
+
+    /// The pending handlers of this process, with their ranks.
+    pub(super) fn snapshot(&self, owned_from: u64, into: &mut Vec<(Rank, HandlerInfo)>) {
+        for (&priority, &newest) in &self.lists {
+            let mut index = newest;
+            while index != NIL {
+                let slot = &self.slots[index as usize];
+                if slot.sequence < owned_from {
+                    break;
+                }
+                if let Some(payload) = &slot.payload {
+                    let rank = Rank {
+                        priority,
+                        registered: Registered::AtRunTime(slot.sequence),
+                    };
+                    let location = self.call_sites.get(slot.call_site);
+                    into.push((rank, describe(payload, priority, location)));
+                }
+                index = slot.older;
+            }
+        }
+    }
+
+    /// Takes out every pending handler of this process that `matches` accepts.
+    pub(super) fn take_where(
+        &mut self,
+        owned_from: u64,
+        matches: &mut impl FnMut(&Payload) -> bool,
+        into: &mut Vec<Payload>,
+    ) {
+        let mut taken = 0;
+        for &newest in self.lists.values() {
+            let mut index = newest;
+            while index != NIL {
+                let slot = &mut self.slots[index as usize];
+                if slot.sequence < owned_from {
+                    break;
+                }
+                if slot.payload.as_ref().is_some_and(&mut *matches) {
+                    into.extend(slot.payload.take());
+                    taken += 1;
+                }
+                index = slot.older;
+            }
+        }
+        self.live -= taken;
+        self.tombstones += taken;
+        if taken > 0 {
+            self.sweep();
+        }
+    }
+
+    /// In a forked child: everything pending is the parent's now. What the parent
+    /// had inherited and not adopted stays as it is: never run, never dropped, since
+    /// its destructors could undo an ancestor's work.
+    pub(super) fn after_fork_in_child(&mut self) {
+        self.inherited = std::mem::take(&mut self.live);
+    }
+
+    /// Makes the inherited handlers this process's own; returns how many.
+    pub(super) fn adopt(&mut self) -> usize {
+        let adopted = std::mem::take(&mut self.inherited);
+        self.live += adopted;
+        adopted
+    }
+}
+
+fn describe(payload: &Payload, priority: i32, location: &'static Location<'static>) -> HandlerInfo {
+    HandlerInfo::new(
+        payload.type_name(),
+        priority,
+        location.file(),
+        location.line(),
+        false,
+    )
+}
+
+/// The call sites of a shard's handlers, each stored once, so that a slot holds a
+/// 4-byte index rather than an 8-byte reference. A program has few call sites, and
+/// registrations in a loop hit the last one used.
+struct CallSites {
+    sites: Vec<&'static Location<'static>>,
+    by_address: BTreeMap<usize, u32>,
+    last: u32,
+}
+
+impl CallSites {
+    const fn new() -> Self {
+        CallSites {
+            sites: Vec::new(),
+            by_address: BTreeMap::new(),
+            last: 0,
+        }
+    }
+
+    fn intern(&mut self, location: &'static Location<'static>) -> u32 {
+        if self
+            .sites
+            .get(self.last as usize)
+            .is_some_and(|&last| ptr::eq(last, location))
+        {
+            return self.last;
+        }
+        let next = u32::try_from(self.sites.len()).expect("fewer than 4 billion call sites");
+        let index = *self
+            .by_address
+            .entry(ptr::from_ref(location) as usize)
+            .or_insert(next);
+        if index == next {
+            self.sites.push(location);
+        }
+        self.last = index;
+        index
+    }
+
+    fn get(&self, index: u32) -> &'static Location<'static> {
+        self.sites[index as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OWN: u64 = 0;
+
+    fn shard_with(count: u64) -> Shard {
+        let mut shard = Shard::new();
+        for sequence in 0..count {
+            shard.insert(0, Payload::new(|| {}), Location::caller(), sequence);
+        }
+        shard
+    }
+
+    fn order(shard: &Shard) -> Vec<u64> {
+        let mut listed = Vec::new();
+        shard.snapshot(OWN, &mut listed);
+        listed
+            .into_iter()
+            .map(|(rank, _)| match rank.registered {
+                Registered::AtRunTime(sequence) => sequence,
+                Registered::BeforeMain(_) => unreachable!(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_slot_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 32);
+    }
+
+    #[test]
+    fn slots_are_reused_so_memory_follows_the_pending_count() {
+        let mut shard = Shard::new();
+        // A sliding window of 16 pending handlers over 100,000 registrations.
+        let mut window = std::collections::VecDeque::new();
+        for sequence in 0..100_000 {
+            let index = shard.insert(0, Payload::new(|| {}), Location::caller(), sequence);
+            window.push_back((index, sequence));
+            if window.len() > 16 {
+                let (index, sequence) = window.pop_front().unwrap();
+                assert!(shard.remove(index, sequence, OWN).is_some());
+            }
+        }
+        assert_eq!(shard.live, 16);
+        assert!(
+            shard.slots.len() <= 16 + 2 * TOMBSTONES_KEPT + 2,
+            "{}",
+            shard.slots.len()
+        );
+    }
+
+    #[test]
+    fn a_stale_handle_matches_nothing_after_its_slot_is_reused() {
+        let mut shard = shard_with(1);
+        assert!(shard.remove(0, 0, OWN).is_some());
+        shard.sweep();
+        let reused = shard.insert(0, Payload::new(|| {}), Location::caller(), 1);
+        assert_eq!(reused, 0);
+        assert!(shard.remove(0, 0, OWN).is_none(), "stale handle");
+        assert!(shard.remove(0, 1, OWN).is_some());
+    }
+
+    #[test]
+    fn handlers_come_out_newest_first_after_removals_and_sweeps() {
+        let mut shard = shard_with(200);
+        for sequence in (0..200).step_by(3) {
+            assert!(shard.remove(sequence as u32, sequence, OWN).is_some());
+        }
+        let expected: Vec<u64> = (0..200)
+            .rev()
+            .filter(|sequence| sequence % 3 != 0)
+            .collect();
+        assert_eq!(order(&shard), expected);
+        let mut popped = Vec::new();
+        while let Some(rank) = shard.top(OWN) {
+            assert_eq!(rank.priority, 0);
+            popped.push(rank.registered);
+            shard.pop(0);
+        }
+        let expected: Vec<Registered> = expected.into_iter().map(Registered::AtRunTime).collect();
+        assert_eq!(popped, expected);
+        assert!(shard.lists.is_empty());
+    }
+
+    #[test]
+    fn the_top_is_the_newest_of_the_highest_priority() {
+        let mut shard = Shard::new();
+        for (sequence, priority) in [(0, 5), (1, -1), (2, 5), (3, 0)] {
+            shard.insert(priority, Payload::new(|| {}), Location::caller(), sequence);
+        }
+        let rank = shard.top(OWN).unwrap();
+        assert_eq!(
+            (rank.priority, rank.registered),
+            (5, Registered::AtRunTime(2))
+        );
+        shard.remove(2, 2, OWN).unwrap();
+        shard.remove(0, 0, OWN).unwrap();
+        let rank = shard.top(OWN).unwrap();
+        assert_eq!(
+            (rank.priority, rank.registered),
+            (0, Registered::AtRunTime(3))
+        );
+        assert!(
+            !shard.lists.contains_key(&5),
+            "the emptied list was dropped"
+        );
+    }
+
+    #[test]
+    fn inherited_handlers_are_neither_run_nor_removed_until_adopted() {
+        let mut shard = shard_with(3);
+        shard.after_fork_in_child();
+        let owned_from = 3;
+        assert_eq!(shard.top(owned_from), None);
+        assert!(shard.remove(1, 1, owned_from).is_none());
+        shard.insert(0, Payload::new(|| {}), Location::caller(), 3);
+        assert_eq!(
+            shard.top(owned_from).unwrap().registered,
+            Registered::AtRunTime(3)
+        );
+        shard.pop(0);
+        assert_eq!(shard.top(owned_from), None);
+        assert_eq!(shard.adopt(), 3);
+        assert_eq!(shard.top(OWN).unwrap().registered, Registered::AtRunTime(2));
+        assert_eq!(shard.live, 3);
+    }
+
+    #[test]
+    fn call_sites_are_stored_once() {
+        let mut shard = Shard::new();
+        let here = Location::caller();
+        for sequence in 0..10 {
+            shard.insert(0, Payload::new(|| {}), here, sequence);
+            shard.insert(1, Payload::new(|| {}), Location::caller(), 100 + sequence);
+        }
+        assert!(shard.call_sites.sites.len() <= 3);
+        let mut listed = Vec::new();
+        shard.snapshot(OWN, &mut listed);
+        assert!(listed.iter().all(|(_, info)| info.file() == file!()));
+    }
+}

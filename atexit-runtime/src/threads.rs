@@ -1,0 +1,127 @@
+//! What the runtime knows of each thread: its slot (which registry shard it uses),
+//! whether it is running exit handlers, and the handlers in flight on it.
+//!
+//! All of it is kept in thread-locals that are initialised by a constant and have no
+//! destructor. glibc destroys the exiting thread's thread-locals before the exit
+//! handlers run, but only those with destructors: these stay readable to the end.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crossbeam_utils::CachePadded;
+
+/// How many slots threads are spread over. Threads beyond this share slots, which
+/// costs only contention.
+pub(crate) const SLOTS: usize = 16;
+
+const UNASSIGNED: usize = usize::MAX;
+
+thread_local! {
+    static SLOT: Cell<usize> = const { Cell::new(UNASSIGNED) };
+    /// How many exit runs this thread is inside (a handler may start a nested one).
+    static RUN_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// How many of the handlers counted in `IN_FLIGHT` are on this thread's stack.
+    static OWN_IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
+    /// Set on a watchdog worker: true once the watchdog gave up on its handler.
+    static ABANDONED: Cell<Option<&'static AtomicBool>> = const { Cell::new(None) };
+}
+
+/// Threads take slots in turn, so that two threads get different ones.
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+/// Handlers being executed right now, by the slot of the thread executing them: in a
+/// run, or by a guard being dropped. One line per slot, so that threads do not
+/// contend when they count.
+static IN_FLIGHT: [CachePadded<AtomicUsize>; SLOTS] =
+    [const { CachePadded::new(AtomicUsize::new(0)) }; SLOTS];
+
+/// The calling thread's slot, in `0..SLOTS`.
+#[inline]
+pub(crate) fn slot() -> usize {
+    SLOT.with(|slot| match slot.get() {
+        UNASSIGNED => {
+            let assigned = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % SLOTS;
+            slot.set(assigned);
+            assigned
+        }
+        assigned => assigned,
+    })
+}
+
+/// Marks one handler as executing on this thread while it lives. Taken before the
+/// handler leaves the registry, so that an exit on another thread never finds it in
+/// neither place.
+pub(crate) struct InFlight {
+    slot: usize,
+}
+
+impl InFlight {
+    #[inline]
+    pub(crate) fn begin() -> Self {
+        let slot = slot();
+        IN_FLIGHT[slot].fetch_add(1, Ordering::SeqCst);
+        OWN_IN_FLIGHT.with(|own| own.set(own.get() + 1));
+        InFlight { slot }
+    }
+}
+
+impl Drop for InFlight {
+    #[inline]
+    fn drop(&mut self) {
+        OWN_IN_FLIGHT.with(|own| own.set(own.get() - 1));
+        IN_FLIGHT[self.slot].fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Handlers executing on other threads right now.
+pub(crate) fn in_flight_elsewhere() -> usize {
+    let all: usize = IN_FLIGHT
+        .iter()
+        .map(|count| count.load(Ordering::SeqCst))
+        .sum();
+    all.saturating_sub(OWN_IN_FLIGHT.with(Cell::get))
+}
+
+/// Marks this thread as running exit handlers while it lives.
+pub(crate) struct InRun(());
+
+impl InRun {
+    pub(crate) fn enter() -> Self {
+        RUN_DEPTH.with(|depth| depth.set(depth.get() + 1));
+        InRun(())
+    }
+}
+
+impl Drop for InRun {
+    fn drop(&mut self) {
+        RUN_DEPTH.with(|depth| depth.set(depth.get() - 1));
+    }
+}
+
+/// Whether the calling thread is running exit handlers.
+pub(crate) fn is_running_handlers() -> bool {
+    RUN_DEPTH.with(Cell::get) > 0
+}
+
+/// Makes `flag` say whether the handler on this thread was abandoned.
+pub(crate) fn watch_abandonment(flag: &'static AtomicBool) {
+    ABANDONED.with(|abandoned| abandoned.set(Some(flag)));
+}
+
+/// Whether this thread runs a handler the watchdog gave up on: what it does no
+/// longer counts.
+pub(crate) fn is_abandoned() -> bool {
+    ABANDONED
+        .with(Cell::get)
+        .is_some_and(|flag| flag.load(Ordering::SeqCst))
+}
+
+/// Called in a forked child: the parent's other threads, and what they were running,
+/// do not exist here. This thread's own handlers still count.
+pub(crate) fn after_fork_in_child() {
+    for count in &IN_FLIGHT {
+        count.store(0, Ordering::SeqCst);
+    }
+    let own = OWN_IN_FLIGHT.with(Cell::get);
+    IN_FLIGHT[slot()].store(own, Ordering::SeqCst);
+}
