@@ -304,3 +304,33 @@ fn the_exit_waits_a_bounded_time_for_a_handler_that_never_finishes_on_another_th
         ["atexit: 1 handler(s) still running on other threads; exiting without them"]
     );
 }
+
+#[test]
+fn handlers_lists_the_pending_handlers_in_the_order_the_exit_runs_them() {
+    let run = run("listing", &[]);
+    let lines = run.lines();
+    let separator = lines.iter().position(|line| *line == "---").unwrap();
+    let listed: Vec<&str> = lines[..separator]
+        .iter()
+        .map(|line| line.strip_prefix("listed ").unwrap())
+        .collect();
+    let ran: Vec<&str> = lines[separator + 1..]
+        .iter()
+        .map(|line| line.strip_prefix("ran ").unwrap())
+        .collect();
+    let expected = [
+        "dynamic_ten",
+        "dynamic_five_new",
+        "dynamic_five_old",
+        "static_five",
+        "guarded",
+        "dynamic_zero",
+        "static_zero_second",
+        "static_zero_first",
+        "dynamic_minus_five",
+        "static_minus_five",
+    ];
+    assert_eq!(listed, expected);
+    assert_eq!(ran, expected);
+    run.assert_quiet();
+}
