@@ -225,6 +225,27 @@ fn adopted_run(mode: &str, child_lines: &[&str]) {
 }
 
 #[test]
+fn a_guard_the_child_inherited_and_dropped_before_adopting_runs_in_the_parent_only() {
+    let (lines, parent, child) = run_fork(&["adopt-after-dropping-inherited-guard"]);
+    assert_eq!(
+        lines,
+        [
+            format!("parent {parent}"),
+            format!("child {child} pending before adopting 0"),
+            "child adopted 2".into(),
+            "child pending 3".into(),
+            format!("child's own handler ran in {child}"),
+            format!("parent's dynamic handler ran in {child}"),
+            format!("static handler ran in {child}"),
+            "child exited with 0".into(),
+            format!("parent's guard ran in {parent}"),
+            format!("parent's dynamic handler ran in {parent}"),
+            format!("static handler ran in {parent}"),
+        ]
+    );
+}
+
+#[test]
 fn a_forked_child_that_adopts_runs_its_parents_handlers_too() {
     adopted_run("adopt", &[]);
 }

@@ -35,8 +35,8 @@ use crate::order::{Rank, Registered};
 use crate::payload::Payload;
 use crate::threads::{self, SLOTS};
 
-use shard::Shard;
 pub(crate) use shard::Taken;
+use shard::{Ownership, Shard};
 
 static SHARDS: [CachePadded<ShardCell>; SLOTS] =
     [const { CachePadded::new(ShardCell::new()) }; SLOTS];
@@ -227,9 +227,13 @@ pub(crate) fn insert(
 }
 
 /// Takes a pending handler out; `None` if it already ran, is running, was removed,
-/// or belongs to a parent process.
+/// or belongs to a parent process (which, if it could be adopted, no longer can).
 pub(crate) fn remove(handle: &Handle) -> Option<Payload> {
-    lock(handle.shard as usize).remove(handle.slot, handle.sequence, owned_from())
+    let ownership = Ownership {
+        own_from: owned_from(),
+        adoptable_from: PARENT_OWNED_FROM.load(Ordering::Relaxed),
+    };
+    lock(handle.shard as usize).remove(handle.slot, handle.sequence, handle.priority, &ownership)
 }
 
 /// Takes out every pending handler whose closure is of type `closure`, for the caller
@@ -286,15 +290,18 @@ impl Drain {
                 return None;
             }
             let mut shard = lock(index);
-            let Some(top) = shard.republish() else {
-                continue;
-            };
-            let beats_the_rest = best_published(Some(index)).map_or(true, |(_, rank)| top > rank)
-                && next_static.map_or(true, |next_static| top > next_static);
-            if beats_the_rest {
-                let taken = shard.pop(top.priority);
-                shard.republish();
-                return Some(taken);
+            let top = shard.top(owned_from());
+            let beats_the_rest = top.filter(|&top| {
+                best_published(Some(index)).map_or(true, |(_, rank)| top > rank)
+                    && next_static.map_or(true, |next_static| top > next_static)
+            });
+            match beats_the_rest {
+                Some(top) => {
+                    let taken = shard.pop(top.priority);
+                    shard.republish();
+                    return Some(taken);
+                }
+                None => shard.publish(top),
             }
         }
     }

@@ -35,6 +35,15 @@ struct Slot {
     call_site: u32,
 }
 
+/// Which registrations this process owns, by number; see `fork`.
+pub(super) struct Ownership {
+    /// Registrations from this one on are this process's.
+    pub(super) own_from: u64,
+    /// Those from this one on (below `own_from`) were inherited from the parent and
+    /// may be adopted; older ones belong to an older ancestor.
+    pub(super) adoptable_from: u64,
+}
+
 /// A handler taken out of the registry, to run or to drop.
 pub(crate) struct Taken {
     pub(crate) payload: Payload,
@@ -46,7 +55,7 @@ pub(super) struct Shard {
     slots: Vec<Slot>,
     free: u32,
     /// The newest slot of each priority's list.
-    lists: BTreeMap<i32, u32>,
+    lists: Lists,
     /// Pending handlers this process owns.
     live: usize,
     /// Pending handlers a forked child inherited and has not adopted.
@@ -60,7 +69,7 @@ impl Shard {
         Shard {
             slots: Vec::new(),
             free: NIL,
-            lists: BTreeMap::new(),
+            lists: Lists::new(),
             live: 0,
             inherited: 0,
             tombstones: 0,
@@ -81,7 +90,7 @@ impl Shard {
         sequence: u64,
     ) -> u32 {
         let call_site = self.call_sites.intern(location);
-        let newest = self.lists.entry(priority).or_insert(NIL);
+        let newest = self.lists.newest_mut(priority);
         let slot = Slot {
             payload: Some(payload),
             sequence,
@@ -106,36 +115,66 @@ impl Shard {
         index
     }
 
-    /// Whether slot `index` holds the pending handler numbered `sequence`, owned by
-    /// this process (numbered from `owned_from` on).
-    fn holds(&self, index: u32, sequence: u64, owned_from: u64) -> bool {
-        self.slots.get(index as usize).is_some_and(|slot| {
-            slot.sequence == sequence && slot.payload.is_some() && sequence >= owned_from
-        })
-    }
-
     /// Takes out the handler a handle names; `None` if it is not pending here.
-    pub(super) fn remove(&mut self, index: u32, sequence: u64, owned_from: u64) -> Option<Payload> {
-        if !self.holds(index, sequence, owned_from) {
+    ///
+    /// A handler this process inherited and has not adopted is not its to run or
+    /// drop, but its removal still counts: it is forgotten (its closure leaked, never
+    /// dropped), so that adopting the others later does not bring it back.
+    pub(super) fn remove(
+        &mut self,
+        index: u32,
+        sequence: u64,
+        priority: i32,
+        ownership: &Ownership,
+    ) -> Option<Payload> {
+        let slot = self
+            .slots
+            .get_mut(index as usize)
+            .filter(|slot| slot.sequence == sequence && slot.payload.is_some())?;
+        let payload = slot.payload.take();
+        let older = slot.older;
+        let payload = if sequence >= ownership.own_from {
+            self.live -= 1;
+            payload
+        } else if sequence >= ownership.adoptable_from {
+            self.inherited -= 1;
+            std::mem::forget(payload);
+            None
+        } else {
+            // An older ancestor's: left exactly as it was.
+            self.slots[index as usize].payload = payload;
             return None;
-        }
-        let payload = self.slots[index as usize].payload.take();
-        self.live -= 1;
-        self.tombstones += 1;
-        if self.tombstones > TOMBSTONES_KEPT && self.tombstones > self.live {
-            self.sweep();
+        };
+        // The newest of its list (a guard dropped in scope order, say) is unlinked at
+        // once; any other becomes a tombstone.
+        match self.lists.get_mut(priority) {
+            Some(newest) if *newest == index => {
+                *newest = older;
+                self.free_slot(index);
+                if *self.lists.get_mut(priority).expect("the list exists") == NIL {
+                    self.lists.remove(priority);
+                }
+            }
+            _ => {
+                self.tombstones += 1;
+                if self.tombstones > TOMBSTONES_KEPT && self.tombstones > self.live {
+                    self.sweep();
+                }
+            }
         }
         payload
+    }
+
+    fn free_slot(&mut self, index: u32) {
+        self.slots[index as usize].older = self.free;
+        self.free = index;
     }
 
     /// The rank of the handler this shard would run next.
     pub(super) fn top(&mut self, owned_from: u64) -> Option<Rank> {
         let mut below: Option<i32> = None;
         loop {
-            let priority = match below {
-                None => *self.lists.last_key_value()?.0,
-                Some(bound) => *self.lists.range(..bound).next_back()?.0,
-            };
+            let priority = self.lists.highest_below(below)?;
             let newest = self.drop_tombstones_on_top(priority);
             // A list holds its newest first, so a list whose newest handler belongs
             // to an ancestor process holds nothing of this one.
@@ -152,17 +191,16 @@ impl Shard {
     /// Frees the tombstones at the top of list `priority`, dropping the list if that
     /// empties it; returns the sequence of its newest handler left.
     fn drop_tombstones_on_top(&mut self, priority: i32) -> Option<u64> {
-        let newest = self.lists.get_mut(&priority)?;
+        let newest = self.lists.get_mut(priority)?;
         while *newest != NIL && self.slots[*newest as usize].payload.is_none() {
             let index = *newest;
-            let slot = &mut self.slots[index as usize];
-            *newest = slot.older;
-            slot.older = self.free;
+            *newest = self.slots[index as usize].older;
+            self.slots[index as usize].older = self.free;
             self.free = index;
             self.tombstones -= 1;
         }
         if *newest == NIL {
-            self.lists.remove(&priority);
+            self.lists.remove(priority);
             return None;
         }
         Some(self.slots[*newest as usize].sequence)
@@ -173,7 +211,7 @@ impl Shard {
     pub(super) fn pop(&mut self, priority: i32) -> Taken {
         let newest = self
             .lists
-            .get_mut(&priority)
+            .get_mut(priority)
             .expect("the top handler's list exists");
         let index = *newest;
         let slot = &mut self.slots[index as usize];
@@ -182,7 +220,7 @@ impl Shard {
         slot.older = self.free;
         self.free = index;
         if *newest == NIL {
-            self.lists.remove(&priority);
+            self.lists.remove(priority);
         }
         self.live -= 1;
         let location = self.call_sites.get(slot.call_site);
@@ -196,7 +234,7 @@ impl Shard {
     fn sweep(&mut self) {
         let slots = &mut self.slots;
         let free = &mut self.free;
-        self.lists.retain(|_, newest| {
+        self.lists.retain(|newest| {
             let mut previous = NIL;
             let mut index = *newest;
             while index != NIL {
@@ -220,7 +258,7 @@ impl Shard {
 
     /// The pending handlers of this process, with their ranks.
     pub(super) fn snapshot(&self, owned_from: u64, into: &mut Vec<(Rank, HandlerInfo)>) {
-        for (&priority, &newest) in &self.lists {
+        for &(priority, newest) in self.lists.iter() {
             let mut index = newest;
             while index != NIL {
                 let slot = &self.slots[index as usize];
@@ -248,7 +286,7 @@ impl Shard {
         into: &mut Vec<Payload>,
     ) {
         let mut taken = 0;
-        for &newest in self.lists.values() {
+        for &(_, newest) in self.lists.iter() {
             let mut index = newest;
             while index != NIL {
                 let slot = &mut self.slots[index as usize];
@@ -281,6 +319,66 @@ impl Shard {
         let adopted = std::mem::take(&mut self.inherited);
         self.live += adopted;
         adopted
+    }
+}
+
+/// The newest slot of each priority's list, by priority. A vector, not a map: a
+/// program uses a handful of priorities, and a registration then finds its list in
+/// one or two comparisons.
+struct Lists(Vec<(i32, u32)>);
+
+impl Lists {
+    const fn new() -> Self {
+        Lists(Vec::new())
+    }
+
+    /// The list of `priority`, made empty if there was none.
+    fn newest_mut(&mut self, priority: i32) -> &mut u32 {
+        let at = match self
+            .0
+            .binary_search_by_key(&priority, |&(priority, _)| priority)
+        {
+            Ok(at) => at,
+            Err(at) => {
+                self.0.insert(at, (priority, NIL));
+                at
+            }
+        };
+        &mut self.0[at].1
+    }
+
+    fn get_mut(&mut self, priority: i32) -> Option<&mut u32> {
+        let at = self
+            .0
+            .binary_search_by_key(&priority, |&(priority, _)| priority)
+            .ok()?;
+        Some(&mut self.0[at].1)
+    }
+
+    /// The highest priority with a list, below `bound` if given.
+    fn highest_below(&self, bound: Option<i32>) -> Option<i32> {
+        let end = match bound {
+            None => self.0.len(),
+            Some(bound) => self.0.partition_point(|&(priority, _)| priority < bound),
+        };
+        end.checked_sub(1).map(|last| self.0[last].0)
+    }
+
+    fn remove(&mut self, priority: i32) {
+        if let Ok(at) = self
+            .0
+            .binary_search_by_key(&priority, |&(priority, _)| priority)
+        {
+            self.0.remove(at);
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&mut u32) -> bool) {
+        self.0.retain_mut(|(_, newest)| keep(newest));
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(i32, u32)> {
+        self.0.iter()
     }
 }
 
@@ -342,6 +440,10 @@ mod tests {
     use super::*;
 
     const OWN: u64 = 0;
+    const ALL_OWN: Ownership = Ownership {
+        own_from: 0,
+        adoptable_from: 0,
+    };
 
     fn shard_with(count: u64) -> Shard {
         let mut shard = Shard::new();
@@ -378,7 +480,7 @@ mod tests {
             window.push_back((index, sequence));
             if window.len() > 16 {
                 let (index, sequence) = window.pop_front().unwrap();
-                assert!(shard.remove(index, sequence, OWN).is_some());
+                assert!(shard.remove(index, sequence, 0, &ALL_OWN).is_some());
             }
         }
         assert_eq!(shard.live, 16);
@@ -392,19 +494,21 @@ mod tests {
     #[test]
     fn a_stale_handle_matches_nothing_after_its_slot_is_reused() {
         let mut shard = shard_with(1);
-        assert!(shard.remove(0, 0, OWN).is_some());
+        assert!(shard.remove(0, 0, 0, &ALL_OWN).is_some());
         shard.sweep();
         let reused = shard.insert(0, Payload::new(|| {}), Location::caller(), 1);
         assert_eq!(reused, 0);
-        assert!(shard.remove(0, 0, OWN).is_none(), "stale handle");
-        assert!(shard.remove(0, 1, OWN).is_some());
+        assert!(shard.remove(0, 0, 0, &ALL_OWN).is_none(), "stale handle");
+        assert!(shard.remove(0, 1, 0, &ALL_OWN).is_some());
     }
 
     #[test]
     fn handlers_come_out_newest_first_after_removals_and_sweeps() {
         let mut shard = shard_with(200);
         for sequence in (0..200).step_by(3) {
-            assert!(shard.remove(sequence as u32, sequence, OWN).is_some());
+            assert!(shard
+                .remove(sequence as u32, sequence, 0, &ALL_OWN)
+                .is_some());
         }
         let expected: Vec<u64> = (0..200)
             .rev()
@@ -419,7 +523,7 @@ mod tests {
         }
         let expected: Vec<Registered> = expected.into_iter().map(Registered::AtRunTime).collect();
         assert_eq!(popped, expected);
-        assert!(shard.lists.is_empty());
+        assert!(shard.lists.iter().next().is_none());
     }
 
     #[test]
@@ -433,36 +537,57 @@ mod tests {
             (rank.priority, rank.registered),
             (5, Registered::AtRunTime(2))
         );
-        shard.remove(2, 2, OWN).unwrap();
-        shard.remove(0, 0, OWN).unwrap();
+        shard.remove(2, 2, 5, &ALL_OWN).unwrap();
+        shard.remove(0, 0, 5, &ALL_OWN).unwrap();
         let rank = shard.top(OWN).unwrap();
         assert_eq!(
             (rank.priority, rank.registered),
             (0, Registered::AtRunTime(3))
         );
         assert!(
-            !shard.lists.contains_key(&5),
+            shard.lists.get_mut(5).is_none(),
             "the emptied list was dropped"
         );
     }
 
     #[test]
-    fn inherited_handlers_are_neither_run_nor_removed_until_adopted() {
+    fn inherited_handlers_are_not_run_until_adopted_and_one_removed_before_never_is() {
         let mut shard = shard_with(3);
         shard.after_fork_in_child();
-        let owned_from = 3;
-        assert_eq!(shard.top(owned_from), None);
-        assert!(shard.remove(1, 1, owned_from).is_none());
-        shard.insert(0, Payload::new(|| {}), Location::caller(), 3);
-        assert_eq!(
-            shard.top(owned_from).unwrap().registered,
-            Registered::AtRunTime(3)
+        let child = Ownership {
+            own_from: 3,
+            adoptable_from: 0,
+        };
+        assert_eq!(shard.top(child.own_from), None);
+        assert!(
+            shard.remove(1, 1, 0, &child).is_none(),
+            "not the child's to run"
         );
+        shard.insert(0, Payload::new(|| {}), Location::caller(), 3);
+        let top = shard.top(child.own_from).unwrap();
+        assert_eq!(top.registered, Registered::AtRunTime(3));
         shard.pop(0);
-        assert_eq!(shard.top(owned_from), None);
-        assert_eq!(shard.adopt(), 3);
-        assert_eq!(shard.top(OWN).unwrap().registered, Registered::AtRunTime(2));
-        assert_eq!(shard.live, 3);
+        assert_eq!(shard.top(child.own_from), None);
+        assert_eq!(shard.adopt(), 2, "the removed one is not adopted");
+        let mut listed = Vec::new();
+        shard.snapshot(ALL_OWN.own_from, &mut listed);
+        let sequences: Vec<Registered> = listed.iter().map(|(rank, _)| rank.registered).collect();
+        assert_eq!(
+            sequences,
+            [Registered::AtRunTime(2), Registered::AtRunTime(0)]
+        );
+        assert_eq!(shard.live, 2);
+    }
+
+    #[test]
+    fn an_older_ancestors_handler_is_left_as_it_is() {
+        let mut shard = shard_with(2);
+        let grandchild = Ownership {
+            own_from: 5,
+            adoptable_from: 3,
+        };
+        assert!(shard.remove(0, 0, 0, &grandchild).is_none());
+        assert!(shard.remove(0, 0, 0, &ALL_OWN).is_some(), "still there");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! A forked child does not run its parent's handlers, but runs its own; with `adopt`
 //! it takes the parent's over.
 //!
-//! Usage: `fork [adopt|adopt-after-guard|busy|child-signal]`:
+//! Usage: `fork [MODE]`:
 //! - `adopt`: the child takes the parent's handlers over;
 //! - `adopt-after-guard`: the same, after the child used a guard of its own;
+//! - `adopt-after-dropping-inherited-guard`: the child drops a guard it inherited,
+//!   then adopts: the guard runs in the parent only;
 //! - `busy`: 50 forks while 4 threads register and unregister without pause; each
 //!   child must be able to exit (no lock inherited from a thread that is gone);
 //! - `child-signal`: after `catch_signals`, a forked child still dies by SIGTERM;
@@ -28,6 +30,8 @@ fn main() {
     }
     let adopt = mode.starts_with("adopt");
     atexit::register(|| println!("parent's dynamic handler ran in {}", std::process::id()));
+    let inherited_guard = (mode == "adopt-after-dropping-inherited-guard")
+        .then(|| atexit::guard(|| println!("parent's guard ran in {}", std::process::id())));
     println!("parent {}", std::process::id());
 
     // SAFETY: the program has a single thread here, so the child may run Rust code.
@@ -42,6 +46,7 @@ fn main() {
         if mode == "adopt-after-guard" {
             drop(atexit::guard(|| println!("child's guard ran")));
         }
+        drop(inherited_guard);
         if adopt {
             println!("child adopted {}", atexit::adopt_inherited());
         }
