@@ -75,11 +75,16 @@
 //! # Caveats
 //!
 //! - **Never call [`std::process::exit`] in a handler**: since Rust 1.81 it aborts the
-//!   process and every remaining handler is lost. Call [`atexit::exit`](exit).
-//! - **Thread-locals are gone.** On glibc the exiting thread's thread-locals are
-//!   destroyed before exit handlers run, so a handler must not rely on them
-//!   (`thread_local!` values, or anything that caches state in one). Keep what a
-//!   handler needs in the closure or in a `static`.
+//!   process and every remaining handler is lost. Call [`atexit::exit`](exit), which
+//!   is safe on any thread during the exit run: it records the code and unwinds the
+//!   calling thread.
+//! - **Thread-locals are gone.** On glibc the exiting thread's thread-locals that
+//!   have destructors are destroyed before exit handlers run, so a handler must not
+//!   rely on them (`thread_local!` values, or anything that caches state in one).
+//!   Keep what a handler needs in the closure or in a `static`.
+//! - **Your own signal handling**: [`catch_signals`] ends the process by the signal
+//!   once the handlers ran; a program that waits for SIGTERM itself should not call
+//!   it, and return from `main` or call [`exit`] from its own shutdown path instead.
 //! - **A crate nothing refers to is not linked**, and its `#[on_exit]` functions with
 //!   it. If a binary depends on a crate only for its handlers, write
 //!   `use that_crate as _;`.

@@ -264,13 +264,16 @@ pub fn handlers() -> Vec<HandlerInfo> {
 /// Exits the process with `code`, running the exit handlers: the one way to exit that
 /// is safe inside a handler.
 ///
-/// Outside handlers it is [`std::process::exit`]. Inside a handler it ends that
-/// handler (unwinding it, so its locals are dropped), the remaining handlers still
-/// run, and the process then exits with `code`; if several handlers call it, the last
-/// call wins. `std::process::exit` inside a handler aborts the process instead and
-/// loses every remaining handler.
+/// Outside an exit run it is [`std::process::exit`]. Inside a handler, or on any
+/// thread while the process is running its exit handlers, it records `code` and
+/// unwinds the calling thread: a handler ends there (its locals are dropped), a
+/// helper thread that a handler joins ends and the handler's `join` returns `Err`,
+/// the remaining handlers still run, and the process then exits with `code`. If
+/// several calls are made, the last one wins, except that a handler the timeout
+/// abandoned no longer changes anything. `std::process::exit` inside a handler
+/// aborts the process instead and loses every remaining handler.
 ///
-/// Ending a handler early needs unwinding: with `panic = "abort"` it aborts. In a run
+/// Ending a thread early needs unwinding: with `panic = "abort"` it aborts. In a run
 /// started by a signal caught with [`catch_signals`], the process dies by that signal
 /// whatever code a handler asks for.
 ///
@@ -303,6 +306,12 @@ pub fn is_exiting() -> bool {
 /// remaining handlers run, and the process exits with the status it was exiting with.
 /// With a timeout, handlers run on a worker thread that the exiting thread watches;
 /// without one (the default) they run on the exiting thread and nothing watches them.
+/// Each handler takes the timeout in force when it starts, so a call made during a
+/// run applies to the handlers that start after it.
+///
+/// `ATEXIT_TIMEOUT_MS` is read once, the first time a timeout is needed; an empty
+/// value or `0` means none, and a value that is not a whole number of milliseconds
+/// is reported on stderr and ignored.
 ///
 /// ```
 /// use std::time::Duration;
@@ -324,6 +333,15 @@ pub fn set_handler_timeout(timeout: Option<Duration>) {
 /// again does nothing, except in a forked child, whose signals take their default
 /// action until it calls this itself.
 ///
+/// A signal that is ignored when this is first called stays ignored, as Unix
+/// programs do (`nohup` ignores SIGHUP; a shell starts background jobs with SIGINT and
+/// SIGQUIT ignored).
+///
+/// The process dies by the signal once the handlers ran, so a program that also
+/// waits for one of these signals itself (through `signal-hook` or `tokio::signal`)
+/// never reaches its own shutdown path. Such a program should not call this: its
+/// shutdown path returns from `main` or calls [`exit`], and the handlers run then.
+///
 /// ```
 /// atexit::catch_signals().expect("signal handlers installed");
 /// ```
@@ -340,8 +358,10 @@ pub fn catch_signals() -> std::io::Result<()> {
 /// By default a handler runs only in the process that registered it (`#[on_exit]`
 /// handlers belong to the process that started the program), so a forked child that
 /// exits does not delete its parent's temporary files or flush its buffers twice.
-/// A daemon that forks and lets the parent exit calls this in the child. In a
-/// process that was not forked it does nothing.
+/// A daemon that forks and lets the parent exit calls this in the child. A handler
+/// the child removed before (an inherited [`Guard`] it dropped, a [`Handle`] it
+/// unregistered) is not taken over: it never runs in the child. In a process that was
+/// not forked it does nothing.
 ///
 /// ```
 /// assert_eq!(atexit::adopt_inherited(), 0);
