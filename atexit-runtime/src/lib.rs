@@ -253,7 +253,7 @@ pub fn handlers() -> Vec<HandlerInfo> {
     let declared = statics::owned_in_exit_order()
         .iter()
         .filter(|declared| declared.is_pending())
-        .map(|declared| (declared.rank, declared.info.clone()));
+        .map(|declared| (declared.rank, declared.info()));
     let mut listed = registry::snapshot();
     listed.extend(declared);
     // The exit run takes the greatest rank next: the same rule.

@@ -129,10 +129,9 @@ pub fn function_path<F>(_: &F) -> &'static str {
     path.strip_suffix("::__atexit_handler").unwrap_or(path)
 }
 
-/// A static handler with what `describe` says of it, asked once.
+/// A static handler in exit order, with what the run needs of it.
 pub(crate) struct Declared {
     handler: &'static StaticHandler,
-    pub(crate) info: HandlerInfo,
     pub(crate) run: fn() -> Result<(), String>,
     path: &'static str,
     pub(crate) rank: Rank,
@@ -146,6 +145,19 @@ impl Declared {
     /// Takes the handler for running; false if another run has it or it was removed.
     pub(crate) fn claim(&self) -> bool {
         self.handler.leave_pending(State::Claimed)
+    }
+
+    /// What reports and `handlers()` say of it, asked of the handler each time: only
+    /// they need it.
+    pub(crate) fn info(&self) -> HandlerInfo {
+        let info = (self.handler.describe)();
+        HandlerInfo::new(
+            info.name,
+            self.handler.priority,
+            info.file,
+            info.order.line(),
+            true,
+        )
     }
 }
 
@@ -169,13 +181,6 @@ fn sort_for_exit() -> Box<[Declared]> {
         .enumerate()
         .map(|(position, (handler, info))| Declared {
             handler,
-            info: HandlerInfo::new(
-                info.name,
-                handler.priority,
-                info.file,
-                info.order.line(),
-                true,
-            ),
             run: info.run,
             path: info.path,
             rank: Rank {

@@ -13,10 +13,17 @@ use crate::statics::Declared;
 
 use super::request;
 
-/// A handler taken out of the registry or claimed from the static slice.
+/// A handler claimed from the static slice or taken out of the registry.
 pub(super) struct Job {
-    info: HandlerInfo,
+    subject: Subject,
     call: Call,
+}
+
+/// Who the handler is, for reports.
+enum Subject {
+    /// Described only when a line is written: asking costs a call.
+    Declared(&'static Declared),
+    Registered(HandlerInfo),
 }
 
 enum Call {
@@ -25,33 +32,34 @@ enum Call {
 }
 
 impl Job {
-    pub(super) fn declared(declared: &Declared) -> Self {
+    pub(super) fn declared(declared: &'static Declared) -> Self {
         Job {
-            info: declared.info.clone(),
+            subject: Subject::Declared(declared),
             call: Call::Declared(declared.run),
         }
     }
 
     pub(super) fn registered(taken: Taken) -> Self {
         Job {
-            info: taken.info,
+            subject: Subject::Registered(taken.info),
             call: Call::Registered(taken.payload),
         }
     }
 
-    pub(super) fn info(&self) -> &HandlerInfo {
-        &self.info
+    /// What reports say of the handler.
+    pub(super) fn info(&self) -> HandlerInfo {
+        self.subject.info()
     }
 
     /// Runs the handler on this thread and reports how it ended.
     pub(super) fn run(self, trace: bool) {
-        let Job { info, call } = self;
-        let label = info.label();
-        if trace {
-            report::line(format_args!("running {label}"));
+        let traced = trace.then(|| self.info());
+        if let Some(info) = &traced {
+            report::line(format_args!("running {}", info.label()));
         }
         // Reading the clock would double the cost of a run of trivial handlers.
         let started = trace.then(Instant::now);
+        let Job { subject, call } = self;
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| match call {
             Call::Declared(run) => run(),
             Call::Registered(payload) => {
@@ -59,24 +67,44 @@ impl Job {
                 Ok(())
             }
         }));
+        let info = || match &traced {
+            Some(info) => info.clone(),
+            None => subject.info(),
+        };
         match outcome {
             Ok(Ok(())) => {}
-            Ok(Err(message)) => report::line(format_args!("handler {label} failed: {message}")),
+            Ok(Err(message)) => {
+                report::line(format_args!("handler {} failed: {message}", info().label()));
+            }
             Err(payload) if payload.is::<request::Unwinding>() => {
-                if trace {
-                    report::line(format_args!("{label} called atexit::exit"));
+                if let Some(info) = &traced {
+                    report::line(format_args!("{} called atexit::exit", info.label()));
                 }
             }
             Err(payload) => {
                 report::line(format_args!(
-                    "handler {label} panicked: {}",
+                    "handler {} panicked: {}",
+                    info().label(),
                     panic_message(&*payload)
                 ));
                 drop_panic_payload(payload);
             }
         }
-        if let Some(started) = started {
-            report::line(format_args!("finished {label} in {:?}", started.elapsed()));
+        if let (Some(info), Some(started)) = (&traced, started) {
+            report::line(format_args!(
+                "finished {} in {:?}",
+                info.label(),
+                started.elapsed()
+            ));
+        }
+    }
+}
+
+impl Subject {
+    fn info(&self) -> HandlerInfo {
+        match self {
+            Subject::Declared(declared) => declared.info(),
+            Subject::Registered(info) => info.clone(),
         }
     }
 }

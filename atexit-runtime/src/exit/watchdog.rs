@@ -100,7 +100,7 @@ impl Watchdog {
     }
 
     fn execute_watched(&mut self, job: Job, timeout: Duration) {
-        let info = job.info().clone();
+        let info = job.info();
         let worker = match self.worker.take() {
             Some(worker) => worker,
             None => match Worker::spawn(self.trace, self.finish_in_forked_child) {

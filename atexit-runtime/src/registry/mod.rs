@@ -282,7 +282,16 @@ impl Drain {
 
     /// Takes the next handler to run, unless `next_static` (the rank of the next
     /// static handler) is greater.
+    #[inline]
     pub(crate) fn take_next(&mut self, next_static: Option<Rank>) -> Option<Taken> {
+        // What the run of a program with no dynamic handler pending comes down to.
+        if PUBLISHED.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        self.take_next_published(next_static)
+    }
+
+    fn take_next_published(&mut self, next_static: Option<Rank>) -> Option<Taken> {
         loop {
             let (index, published) = best_published(None)?;
             // A published rank is never below the truth: if it loses, the truth does.
