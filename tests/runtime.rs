@@ -133,10 +133,12 @@ fn a_library_crate_nothing_refers_to_is_not_linked() {
 }
 
 #[test]
-fn atexit_trace_logs_each_handler_with_its_location_and_duration() {
+fn atexit_trace_logs_the_reason_then_each_handler_with_its_location_and_duration() {
     let run = run_command(command("basic").env("ATEXIT_TRACE", "1"));
     let reports = run.reports();
-    assert_eq!(reports.len(), 4, "{reports:?}");
+    assert_eq!(reports.len(), 5, "{reports:?}");
+    assert_eq!(reports[0], "atexit: exit run started: exit with status 0");
+    let reports = &reports[1..];
     assert_eq!(
         reports[0],
         "atexit: running `basic::main::{{closure}}` (examples/basic.rs:17)"

@@ -1,4 +1,5 @@
-//! The one libc `atexit` registration and the `fork` hooks: the top of the runtime.
+//! The one libc exit registration, the `fork` hooks and the panic hook: the top of
+//! the runtime.
 //!
 //! A constructor installs both before `main`, doing constant work whatever the number
 //! of handlers. The dynamic API installs them too on first use, in case the linker
@@ -8,12 +9,13 @@
 
 use std::sync::Once;
 
-use crate::{exit, fork, report};
+use crate::{exit, fork, report, threads};
 
 static INSTALL: Once = Once::new();
 
 #[ctor::ctor(unsafe)]
 fn install_before_main() {
+    threads::mark_main();
     ensure_installed();
 }
 
@@ -36,10 +38,8 @@ pub fn link_exit_hook() {
 
 #[cold]
 fn install() {
-    // SAFETY: `at_process_exit` is an `extern "C" fn()` that never unwinds (the run
-    // catches every panic) and lives as long as the program.
-    if unsafe { libc::atexit(at_process_exit) } != 0 {
-        report::internal("could not install the exit hook: libc's atexit failed");
+    if !exit_hook::install() {
+        report::internal("could not install the exit hook: libc refused it");
     }
     // SAFETY: the three callbacks are `extern "C" fn()`s that cannot unwind (they
     // take or release locks, move values and store atomics) and live as long as the
@@ -54,8 +54,65 @@ fn install() {
     if installed != 0 {
         report::internal("could not install the fork hooks: pthread_atfork failed");
     }
+    exit::install_panic_hook();
 }
 
-extern "C" fn at_process_exit() {
-    exit::at_process_exit();
+/// The libc registration that runs the exit handlers.
+mod exit_hook {
+    use crate::exit;
+
+    /// Registers the exit hook; false if the C library refused.
+    pub(super) fn install() -> bool {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        if in_main_executable() {
+            // SAFETY: `at_exit_with_status` is an `extern "C"` function that never
+            // unwinds (the run catches every panic) and lives as long as the program,
+            // which its code is part of; it does not use its argument.
+            return unsafe { on_exit(at_exit_with_status, std::ptr::null_mut()) } == 0;
+        }
+        // SAFETY: `at_exit` is an `extern "C" fn()` that never unwinds (the run
+        // catches every panic). In a shared object, glibc runs it when the object is
+        // unloaded, while its code is still there.
+        unsafe { libc::atexit(at_exit) == 0 }
+    }
+
+    extern "C" fn at_exit() {
+        exit::at_process_exit(None);
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    extern "C" {
+        /// glibc's `on_exit`, which the `libc` crate does not declare: like `atexit`,
+        /// but the function is given the status passed to `exit`.
+        fn on_exit(
+            function: extern "C" fn(libc::c_int, *mut libc::c_void),
+            argument: *mut libc::c_void,
+        ) -> libc::c_int;
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    extern "C" fn at_exit_with_status(status: libc::c_int, _: *mut libc::c_void) {
+        exit::at_process_exit(Some(status));
+    }
+
+    /// Whether this code is part of the main executable rather than a shared object.
+    /// glibc ties an `atexit` registration made in a shared object to it and runs it
+    /// when the object is unloaded, but not an `on_exit` one, which would then point
+    /// into unmapped code at exit.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn in_main_executable() -> bool {
+        let object_of = |address: *const libc::c_void| {
+            let mut info = std::mem::MaybeUninit::<libc::Dl_info>::uninit();
+            // SAFETY: `dladdr` only reads the address and fills `info` in; it
+            // returns 0 when it does not know the address, and `info` is then unused.
+            let found = unsafe { libc::dladdr(address, info.as_mut_ptr()) } != 0;
+            // SAFETY: `dladdr` returned non-zero, so it filled `info` in.
+            found.then(|| unsafe { info.assume_init() }.dli_fbase)
+        };
+        // SAFETY: `getauxval` has no preconditions; `AT_PHDR` is the address of the
+        // main executable's program headers, which lie inside its mapping.
+        let main_headers = unsafe { libc::getauxval(libc::AT_PHDR) } as *const libc::c_void;
+        let here = at_exit_with_status as *const libc::c_void;
+        matches!((object_of(here), object_of(main_headers)), (Some(a), Some(b)) if a == b)
+    }
 }

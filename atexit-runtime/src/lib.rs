@@ -12,9 +12,10 @@
 //!   glibc destroys at exit;
 //! - `statics`: the link-time slice of `#[on_exit]` handlers, sorted into exit order;
 //! - `registry`: the dynamic handlers, in per-thread shards;
+//! - `pending`: the pending handlers of both kinds, in exit order;
 //! - `guard`: the [`Guard`] type;
-//! - `exit`: the exit run: who owns it, the `atexit::exit` code, each handler's job
-//!   and report, and the watchdog of the handler timeout;
+//! - `exit`: the exit run: who owns it and why, the `atexit::exit` code, each
+//!   handler's job and report, the time limits and their watchdog, panics;
 //! - `signals`: `catch_signals`;
 //! - `fork`: what a forked child inherits, and `adopt_inherited`;
 //! - `install`: the libc `atexit` and `fork` hooks, installed before `main`.
@@ -32,6 +33,7 @@ mod info;
 mod install;
 mod order;
 mod payload;
+mod pending;
 mod registry;
 mod report;
 #[cfg(feature = "signals")]
@@ -43,6 +45,7 @@ use std::any::{Any, TypeId};
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::time::Duration;
 
+pub use exit::ExitReason;
 pub use guard::Guard;
 pub use info::{HandlerInfo, HandlerTable};
 pub use registry::Handle;
@@ -250,15 +253,7 @@ pub fn pending() -> usize {
 /// # atexit::clear();
 /// ```
 pub fn handlers() -> Vec<HandlerInfo> {
-    let declared = statics::owned_in_exit_order()
-        .iter()
-        .filter(|declared| declared.is_pending())
-        .map(|declared| (declared.rank, declared.info()));
-    let mut listed = registry::snapshot();
-    listed.extend(declared);
-    // The exit run takes the greatest rank next: the same rule.
-    listed.sort_unstable_by(|(a, _), (b, _)| b.cmp(a));
-    listed.into_iter().map(|(_, info)| info).collect()
+    pending::in_exit_order()
 }
 
 /// Exits the process with `code`, running the exit handlers: the one way to exit that
@@ -289,8 +284,9 @@ pub fn exit(code: i32) -> ! {
     exit::exit(code)
 }
 
-/// True once the process has begun its exit run: from the libc exit hook, or from a
-/// signal caught by [`catch_signals`].
+/// True once the process has begun its exit run: from the libc exit hook, from a
+/// signal caught by [`catch_signals`], or from a panic with `panic = "abort"`; false
+/// in a run started by [`run_exit_handlers`].
 ///
 /// ```
 /// assert!(!atexit::is_exiting());
@@ -299,11 +295,77 @@ pub fn is_exiting() -> bool {
     exit::is_exiting()
 }
 
+/// Why the handlers are running: `Some` inside an exit run (in static, dynamic and
+/// guard handlers alike, on any thread the run uses), `None` outside one, also once
+/// [`run_exit_handlers`] has returned.
+///
+/// On Linux with glibc, [`ExitReason::Exit`] carries the exact status passed to
+/// `exit`; other C libraries do not tell it, and the reason is then
+/// [`ExitReason::ExitStatusUnknown`].
+///
+/// ```
+/// use atexit::ExitReason;
+///
+/// assert_eq!(atexit::exit_reason(), None);
+/// atexit::register(|| assert_eq!(atexit::exit_reason(), Some(ExitReason::Explicit)));
+/// atexit::run_exit_handlers();
+/// assert_eq!(atexit::exit_reason(), None);
+/// ```
+pub fn exit_reason() -> Option<ExitReason> {
+    exit::reason()
+}
+
+/// Sets how long the whole exit may take, overriding `ATEXIT_DEADLINE_MS` (a whole
+/// number of milliseconds). `None` or a zero duration means no deadline, the default.
+///
+/// The deadline counts from the start of the exit run (`main` returned, `exit` was
+/// called, a caught signal, a panic). When it passes, the running handler is
+/// abandoned, every handler that has not run is reported on stderr as skipped, and
+/// the process ends at once with the status it was exiting with: C's buffered
+/// output is flushed, nothing else runs, and a run started by a signal dies by that
+/// signal. Each handler is still limited by the [handler
+/// timeout](set_handler_timeout). It does not apply to [`run_exit_handlers`].
+///
+/// Supervisors kill a process that does not stop in time (systemd after
+/// `TimeoutStopSec`, Kubernetes after `terminationGracePeriodSeconds`, Docker after
+/// 10 s): a deadline below theirs leaves a report of what was skipped rather than
+/// nothing. After a panic with `panic = "abort"`, a run with no deadline set gets 10
+/// seconds: a lock the panic left held must not turn the crash into a hang.
+///
+/// ```
+/// use std::time::Duration;
+/// atexit::set_exit_deadline(Some(Duration::from_secs(25)));
+/// ```
+pub fn set_exit_deadline(deadline: Option<Duration>) {
+    exit::set_deadline(deadline);
+}
+
+/// For a program that sets its own panic hook: call this from it, so that a panic
+/// still runs the exit handlers where it must.
+///
+/// The runtime installs a panic hook before `main`, in front of the one in place, and
+/// so it runs after any hook set before. `std::panic::set_hook` called later replaces
+/// it; the new hook then calls this. With `panic = "abort"`, this is what runs the
+/// exit handlers before the process aborts; with unwinding, what tells a panic in
+/// `main` ([`ExitReason::Panic`]) from `exit(101)`.
+///
+/// ```
+/// std::panic::set_hook(Box::new(|info| {
+///     eprintln!("my program crashed: {info}");
+///     atexit::on_panic(info);
+/// }));
+/// # let _ = std::panic::take_hook();
+/// ```
+pub fn on_panic(info: &std::panic::PanicHookInfo<'_>) {
+    exit::on_panic(info);
+}
+
 /// Sets how long each handler may run at exit, overriding `ATEXIT_TIMEOUT_MS` (a
 /// whole number of milliseconds). `None` or a zero duration turns the timeout off.
 ///
 /// A handler that overruns is abandoned: its name and location go to stderr, the
 /// remaining handlers run, and the process exits with the status it was exiting with.
+/// [`set_exit_deadline`] bounds the whole exit instead.
 /// With a timeout, handlers run on a worker thread that the exiting thread watches;
 /// without one (the default) they run on the exiting thread and nothing watches them.
 /// Each handler takes the timeout in force when it starts, so a call made during a

@@ -109,7 +109,7 @@ fn start() -> io::Result<()> {
         .name("atexit-signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
-                exit::for_signal();
+                exit::for_signal(signal);
                 die_by(signal);
             }
         })?;

@@ -6,7 +6,7 @@
 //! handlers run, but only those with destructors: these stay readable to the end.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 
@@ -22,8 +22,8 @@ thread_local! {
     static RUN_DEPTH: Cell<u32> = const { Cell::new(0) };
     /// How many of the handlers counted in `IN_FLIGHT` are on this thread's stack.
     static OWN_IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
-    /// Set on a watchdog worker: true once the watchdog gave up on its handler.
-    static ABANDONED: Cell<Option<&'static AtomicBool>> = const { Cell::new(None) };
+    /// Set by the constructor that runs before `main`, on the main thread.
+    static IS_MAIN: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Threads take slots in turn, so that two threads get different ones.
@@ -103,17 +103,23 @@ pub(crate) fn is_running_handlers() -> bool {
     RUN_DEPTH.with(Cell::get) > 0
 }
 
-/// Makes `flag` say whether the handler on this thread was abandoned.
-pub(crate) fn watch_abandonment(flag: &'static AtomicBool) {
-    ABANDONED.with(|abandoned| abandoned.set(Some(flag)));
+/// Called before `main`, on the main thread.
+pub(crate) fn mark_main() {
+    IS_MAIN.with(|is_main| is_main.set(true));
 }
 
-/// Whether this thread runs a handler the watchdog gave up on: what it does no
-/// longer counts.
-pub(crate) fn is_abandoned() -> bool {
-    ABANDONED
-        .with(Cell::get)
-        .is_some_and(|flag| flag.load(Ordering::SeqCst))
+/// Whether this is the thread that runs `main`.
+pub(crate) fn is_main() -> bool {
+    IS_MAIN.with(Cell::get)
+}
+
+/// Stops the calling thread for good: for a thread that must not return and cannot
+/// unwind. Sleeps rather than parks: parking needs the thread's handle, a
+/// thread-local that glibc may have destroyed.
+pub(crate) fn park_forever() -> ! {
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
 }
 
 /// Called in a forked child: the parent's other threads, and what they were running,

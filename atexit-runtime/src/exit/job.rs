@@ -15,18 +15,20 @@ use super::request;
 
 /// A handler claimed from the static slice or taken out of the registry.
 pub(super) struct Job {
-    subject: Subject,
-    call: Call,
+    pub(super) subject: Subject,
+    pub(super) call: Call,
 }
 
 /// Who the handler is, for reports.
-enum Subject {
+#[derive(Clone)]
+pub(super) enum Subject {
     /// Described only when a line is written: asking costs a call.
     Declared(&'static Declared),
     Registered(HandlerInfo),
 }
 
-enum Call {
+/// What runs the handler.
+pub(super) enum Call {
     Declared(fn() -> Result<(), String>),
     Registered(Payload),
 }
@@ -46,20 +48,23 @@ impl Job {
         }
     }
 
-    /// What reports say of the handler.
-    pub(super) fn info(&self) -> HandlerInfo {
-        self.subject.info()
-    }
-
     /// Runs the handler on this thread and reports how it ended.
     pub(super) fn run(self, trace: bool) {
-        let traced = trace.then(|| self.info());
+        let Job { subject, call } = self;
+        call.run(&subject, trace);
+    }
+}
+
+impl Call {
+    /// Runs the handler on this thread and reports how it ended.
+    pub(super) fn run(self, subject: &Subject, trace: bool) {
+        let call = self;
+        let traced = trace.then(|| subject.info());
         if let Some(info) = &traced {
             report::line(format_args!("running {}", info.label()));
         }
         // Reading the clock would double the cost of a run of trivial handlers.
         let started = trace.then(Instant::now);
-        let Job { subject, call } = self;
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| match call {
             Call::Declared(run) => run(),
             Call::Registered(payload) => {
@@ -101,7 +106,7 @@ impl Job {
 }
 
 impl Subject {
-    fn info(&self) -> HandlerInfo {
+    pub(super) fn info(&self) -> HandlerInfo {
         match self {
             Subject::Declared(declared) => declared.info(),
             Subject::Registered(info) => info.clone(),
@@ -109,7 +114,7 @@ impl Subject {
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
+pub(super) fn panic_message(payload: &(dyn Any + Send)) -> &str {
     if let Some(message) = payload.downcast_ref::<&'static str>() {
         message
     } else if let Some(message) = payload.downcast_ref::<String>() {

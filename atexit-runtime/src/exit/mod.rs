@@ -1,17 +1,20 @@
-//! The exit of the process: who runs it, the code it ends with, and the ways in.
+//! The exit of the process: who runs it, why, the code it ends with, and the ways in.
 //!
-//! Three things start an exit run: the libc exit hook (`main` returned, or something
-//! called `exit`), a signal caught by `catch_signals`, and `run_exit_handlers`. The
-//! first two end the process and are exclusive: whichever comes first owns the exit.
-//! A handler that calls `atexit::exit` leaves its code here; whoever ends the process
-//! applies the last one.
+//! Four things start an exit run: the libc exit hook (`main` returned, or something
+//! called `exit`), a signal caught by `catch_signals`, a panic when nothing can
+//! unwind (`panic = "abort"`), and `run_exit_handlers`. The first three end the
+//! process and are exclusive: whichever comes first owns the exit. A handler that
+//! calls `atexit::exit` leaves its code here; whoever ends the process applies the
+//! last one.
 
 mod job;
+mod limits;
+mod panic;
+mod reason;
 mod request;
 mod run;
 mod watchdog;
 
-use std::panic;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -19,7 +22,12 @@ use std::time::{Duration, Instant};
 use crate::report;
 use crate::threads;
 
-pub(crate) use watchdog::set_timeout;
+pub(crate) use panic::{install_hook as install_panic_hook, on_panic};
+pub(crate) use reason::current as reason;
+pub use reason::ExitReason;
+
+use limits::{DEADLINE, TIMEOUT};
+use run::RunEnd;
 
 /// Who runs the exit of the process.
 #[repr(u8)]
@@ -31,9 +39,17 @@ enum Owner {
     /// The signal thread, after a caught signal.
     #[cfg_attr(not(feature = "signals"), allow(dead_code))]
     Signal = 2,
+    /// A panicking thread, with `panic = "abort"`.
+    #[cfg_attr(not(panic = "abort"), allow(dead_code))]
+    Panic = 3,
 }
 
 static OWNER: AtomicU8 = AtomicU8::new(Owner::Nobody as u8);
+
+/// How long an exit after a panic may take when the program set no deadline: the
+/// panic may have left a lock held that a handler waits for.
+#[cfg_attr(not(panic = "abort"), allow(dead_code))]
+const DEADLINE_AFTER_PANIC: Duration = Duration::from_secs(10);
 
 /// Makes `owner` the owner of the exit; false if someone else already is.
 fn claim(owner: Owner) -> bool {
@@ -52,17 +68,31 @@ pub(crate) fn is_exiting() -> bool {
     OWNER.load(Ordering::Acquire) != Owner::Nobody as u8
 }
 
-/// Called by the libc exit hook.
-pub(crate) fn at_process_exit() {
+pub(crate) fn set_timeout(timeout: Option<Duration>) {
+    TIMEOUT.set(timeout);
+}
+
+pub(crate) fn set_deadline(deadline: Option<Duration>) {
+    DEADLINE.set(deadline);
+}
+
+/// Called by the libc exit hook, with the status passed to `exit` where the C
+/// library tells it.
+pub(crate) fn at_process_exit(status: Option<i32>) {
     if !claim(Owner::ProcessExit) && !threads::is_running_handlers() {
-        // A caught signal's run owns the exit and ends it by that signal; a second
-        // run here (say, `main` returned meanwhile) would race it and change the
-        // status. Wait for the signal to end the process.
-        loop {
-            thread::sleep(Duration::from_secs(3600));
-        }
+        // Another run owns the exit (a caught signal's, say) and ends the process
+        // its own way; a second run here would race it and change the status.
+        threads::park_forever();
     }
-    run_to_the_end();
+    let reason = match status {
+        Some(101) if panic::main_panicked() => ExitReason::Panic,
+        Some(status) => ExitReason::Exit(status),
+        None if panic::main_panicked() => ExitReason::Panic,
+        None => ExitReason::ExitStatusUnknown,
+    };
+    if run_to_the_end(reason, DEADLINE.duration()) == RunEnd::DeadlinePassed {
+        end_now(request::take().or(status).unwrap_or(0));
+    }
     if let Some(code) = request::take() {
         exit_with_new_status(code);
     }
@@ -72,16 +102,42 @@ pub(crate) fn at_process_exit() {
 /// (then that run is under way, and the signal ends it). The caller then dies by the
 /// signal either way.
 #[cfg(feature = "signals")]
-pub(crate) fn for_signal() {
+pub(crate) fn for_signal(signal: i32) {
     if claim(Owner::Signal) {
-        run_to_the_end();
+        run_to_the_end(ExitReason::Signal(signal), DEADLINE.duration());
     }
+}
+
+/// A thread panicked and nothing can unwind: runs the handlers on it, within a
+/// deadline. The process aborts when this returns.
+#[cfg(panic = "abort")]
+fn run_after_panic() {
+    if !claim(Owner::Panic) {
+        // Another run owns the exit; it ends the process.
+        threads::park_forever();
+    }
+    let deadline = match DEADLINE.get() {
+        limits::Setting::Unset => Some(DEADLINE_AFTER_PANIC),
+        setting => setting.duration(),
+    };
+    run_to_the_end(ExitReason::Panic, deadline);
 }
 
 /// `atexit::run_exit_handlers`.
 pub(crate) fn run_explicitly() {
     let nested = threads::is_running_handlers();
-    run::run_pending();
+    let explicit = reason::set_explicit();
+    trace_start();
+    let end = run::run_pending(None);
+    if explicit {
+        reason::clear_explicit();
+    }
+    if end == RunEnd::HandlerPanicked {
+        report::line(format_args!(
+            "a handler panicked in run_exit_handlers() and nothing can unwind to its caller; aborting"
+        ));
+        std::process::abort();
+    }
     // An exit under way applies the code itself; this thread must not race it.
     if !nested && !is_exiting() {
         if let Some(code) = request::peek() {
@@ -94,23 +150,46 @@ pub(crate) fn run_explicitly() {
 
 /// `atexit::exit`.
 pub(crate) fn exit(code: i32) -> ! {
-    if threads::is_running_handlers() || is_exiting() {
-        // A thread the watchdog gave up on no longer decides anything.
-        if !threads::is_abandoned() {
-            request::record(code);
-        }
-        panic::resume_unwind(Box::new(request::Unwinding))
+    if !threads::is_running_handlers() && !is_exiting() {
+        std::process::exit(code)
     }
-    std::process::exit(code)
+    let worker = watchdog::this_worker();
+    // A handler the watchdog gave up on no longer decides anything.
+    if !worker.is_some_and(|worker| worker.is_abandoned()) {
+        request::record(code);
+        reason::exit_requested(code);
+    }
+    #[cfg(not(panic = "abort"))]
+    std::panic::resume_unwind(Box::new(request::Unwinding));
+    #[cfg(panic = "abort")]
+    match worker {
+        Some(worker) => worker.end_handler(false),
+        None => threads::park_forever(),
+    }
+}
+
+fn trace_start() {
+    if report::trace_enabled() {
+        if let Some(reason) = reason::current() {
+            report::line(format_args!("exit run started: {reason}"));
+        }
+    }
 }
 
 /// The run that ends the process: every pending handler, then those other threads
-/// are still running.
-fn run_to_the_end() {
-    if panic::catch_unwind(run::run_pending).is_err() {
+/// are still running, all within `deadline`.
+fn run_to_the_end(reason: ExitReason, deadline: Option<Duration>) -> RunEnd {
+    reason::set(reason);
+    trace_start();
+    let deadline = deadline.and_then(|deadline| Instant::now().checked_add(deadline));
+    let end = std::panic::catch_unwind(|| run::run_pending(deadline)).unwrap_or_else(|_| {
         report::internal("the exit run itself panicked; handlers may have been skipped");
+        RunEnd::Completed
+    });
+    if end != RunEnd::DeadlinePassed {
+        wait_for_handlers_elsewhere(deadline);
     }
-    wait_for_handlers_elsewhere();
+    end
 }
 
 /// Ends the process with `code`, from inside the libc exit hook.
@@ -124,27 +203,31 @@ fn exit_with_new_status(code: i32) -> ! {
         libc::exit(code)
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    // SAFETY: other C libraries do not promise a re-entered `exit` works, so the
-    // process ends here: C streams are flushed, and the atexit handlers of other
-    // libraries that had not run yet are skipped.
+    end_now(code)
+}
+
+/// Ends the process at once with `code`: C streams are flushed, nothing else runs.
+fn end_now(code: i32) -> ! {
+    // SAFETY: `fflush(NULL)` flushes every C stream and `_exit` has no
+    // preconditions; other C libraries do not promise that a re-entered `exit`
+    // works, and after a deadline nothing else may run.
     unsafe {
         libc::fflush(std::ptr::null_mut());
         libc::_exit(code)
     }
 }
 
-/// How long the exit waits for handlers running on other threads when no handler
-/// timeout is set: such a handler may itself wait for the exiting thread.
-const GRACE_FOR_OTHER_THREADS: Duration = Duration::from_secs(1);
-
 /// Handlers that other threads are running (an early `run_exit_handlers`, a guard
-/// being dropped) finish before the process ends, within the handler timeout, or
-/// `GRACE_FOR_OTHER_THREADS`.
-fn wait_for_handlers_elsewhere() {
-    let grace = watchdog::timeout().unwrap_or(GRACE_FOR_OTHER_THREADS);
-    let deadline = Instant::now().checked_add(grace);
+/// being dropped) finish before the process ends, within the grace the watchdog
+/// allows and the deadline.
+fn wait_for_handlers_elsewhere(deadline: Option<Instant>) {
+    let grace = Instant::now().checked_add(watchdog::grace_for_other_threads());
+    let limit = match (grace, deadline) {
+        (Some(grace), Some(deadline)) => Some(grace.min(deadline)),
+        (grace, deadline) => grace.or(deadline),
+    };
     while threads::in_flight_elsewhere() > 0 {
-        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+        if limit.is_some_and(|limit| Instant::now() >= limit) {
             report::line(format_args!(
                 "{} handler(s) still running on other threads; exiting without them",
                 threads::in_flight_elsewhere()
@@ -159,4 +242,5 @@ fn wait_for_handlers_elsewhere() {
 pub(crate) fn after_fork_in_child() {
     OWNER.store(Owner::Nobody as u8, Ordering::SeqCst);
     request::forget();
+    reason::forget();
 }

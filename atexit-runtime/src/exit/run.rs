@@ -1,6 +1,9 @@
 //! The exit run: takes the pending handlers one at a time, in exit order, and
 //! executes each with no lock held.
 
+use std::time::Instant;
+
+use crate::pending;
 use crate::registry::Drain;
 use crate::report;
 use crate::statics;
@@ -8,13 +11,25 @@ use crate::threads::{InFlight, InRun};
 
 use super::job::Job;
 use super::request;
-use super::watchdog::Watchdog;
+use super::watchdog::{Executed, Watchdog};
+
+/// How a run ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum RunEnd {
+    /// No handler is left.
+    Completed,
+    /// Some were left when the deadline passed; they were reported as skipped.
+    DeadlinePassed,
+    /// A handler panicked where nothing could unwind (`panic = "abort"`); the rest
+    /// ran.
+    HandlerPanicked,
+}
 
 /// Runs every pending handler, in exit order, until none is left, including those
-/// registered meanwhile.
-pub(super) fn run_pending() {
+/// registered meanwhile, or until `deadline`.
+pub(super) fn run_pending(deadline: Option<Instant>) -> RunEnd {
     let _in_run = InRun::enter();
-    let mut watchdog = Watchdog::new(report::trace_enabled(), finish_in_forked_child);
+    let mut watchdog = Watchdog::new(report::trace_enabled(), deadline, finish_in_forked_child);
     let mut drain = Drain::start();
     let declared = statics::exit_order();
     let mut next_declared = 0;
@@ -43,14 +58,41 @@ pub(super) fn run_pending() {
         } else {
             continue;
         };
-        watchdog.execute(job);
+        let executed = if deadline_passed(watchdog.deadline()) {
+            report_skipped(&[job.subject.info()]);
+            Executed::DeadlinePassed
+        } else {
+            watchdog.execute(job)
+        };
+        if let Executed::DeadlinePassed = executed {
+            report_skipped(&pending::in_exit_order());
+            return RunEnd::DeadlinePassed;
+        }
+    }
+    if watchdog.handler_panicked {
+        RunEnd::HandlerPanicked
+    } else {
+        RunEnd::Completed
+    }
+}
+
+fn deadline_passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|deadline| Instant::now() >= deadline)
+}
+
+fn report_skipped(skipped: &[crate::info::HandlerInfo]) {
+    for info in skipped {
+        report::line(format_args!(
+            "skipped handler {}: the exit deadline passed",
+            info.label()
+        ));
     }
 }
 
 /// A handler forked on a watchdog worker, and this is the child: the worker is its
 /// only thread. It runs what the child owns and exits itself.
 fn finish_in_forked_child() -> ! {
-    run_pending();
+    run_pending(None);
     // The parent's exit status is not known here; a handler may have asked for one.
     let code = request::take().unwrap_or(0);
     // SAFETY: `exit` may be called from any thread; in this child no other thread

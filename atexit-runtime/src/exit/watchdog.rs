@@ -1,117 +1,86 @@
-//! The handler timeout: `set_handler_timeout` and `ATEXIT_TIMEOUT_MS`, and the
-//! watchdog that enforces it.
+//! Watched execution: handlers run on a worker thread that the run's thread watches,
+//! when a time limit is in force (the handler timeout, the exit deadline) or when
+//! nothing can unwind (`panic = "abort"`).
 //!
-//! With a timeout, handlers run on a worker thread that the exiting thread watches;
-//! a handler that overruns is abandoned together with its worker, and a new worker
-//! takes the rest, so the exiting thread always gets control back. Without one (the
-//! default), handlers run on the exiting thread and nothing watches them.
+//! A handler that overruns is abandoned together with its worker, and a new worker
+//! takes the rest, so the run's thread always gets control back. With
+//! `panic = "abort"`, a handler that panics or calls `atexit::exit` cannot return to
+//! its worker: the worker says so and stops for good, and a new worker takes the
+//! rest. Without any of these (the default), handlers run on the run's own thread and
+//! nothing watches them.
 
+use std::cell::Cell;
 use std::mem;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::report;
 use crate::threads;
 
-use super::job::Job;
+use super::job::{Job, Subject};
+use super::limits::TIMEOUT;
 
-/// The timeout in nanoseconds, `OFF`, or `FROM_ENV` until the variable is read.
-static TIMEOUT: AtomicU64 = AtomicU64::new(FROM_ENV);
-const FROM_ENV: u64 = u64::MAX;
-const OFF: u64 = u64::MAX - 1;
-
-pub(crate) fn set_timeout(timeout: Option<Duration>) {
-    TIMEOUT.store(encode(timeout), Ordering::SeqCst);
+/// How a job ended, for the run.
+pub(super) enum Executed {
+    /// It finished, failed, or was abandoned after the handler timeout.
+    Done,
+    /// The exit deadline passed before it finished; it was abandoned.
+    DeadlinePassed,
 }
 
-fn encode(timeout: Option<Duration>) -> u64 {
-    match timeout {
-        Some(timeout) if !timeout.is_zero() => {
-            u64::try_from(timeout.as_nanos()).map_or(OFF - 1, |nanos| nanos.min(OFF - 1))
-        }
-        _ => OFF,
-    }
-}
-
-/// The handler timeout now in force. The variable is read once, so a bad value is
-/// reported once.
-pub(super) fn timeout() -> Option<Duration> {
-    let mut setting = TIMEOUT.load(Ordering::SeqCst);
-    if setting == FROM_ENV {
-        let from_env = encode(timeout_from_env());
-        // `set_handler_timeout` may have been called meanwhile; it wins.
-        setting = match TIMEOUT.compare_exchange(
-            FROM_ENV,
-            from_env,
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-        ) {
-            Ok(_) => from_env,
-            Err(set) => set,
-        };
-    }
-    (setting != OFF).then(|| Duration::from_nanos(setting))
-}
-
-/// `ATEXIT_TIMEOUT_MS`: unset, empty or `0` is no timeout.
-fn timeout_from_env() -> Option<Duration> {
-    let value = std::env::var_os("ATEXIT_TIMEOUT_MS")?;
-    if value.is_empty() {
-        return None;
-    }
-    match value
-        .to_str()
-        .and_then(|text| text.trim().parse::<u64>().ok())
-    {
-        Some(millis) => Some(Duration::from_millis(millis)),
-        None => {
-            report::line(format_args!(
-                "ignoring ATEXIT_TIMEOUT_MS={value:?}: not a whole number of milliseconds"
-            ));
-            None
-        }
-    }
-}
-
-/// Executes the jobs of one run, each within the timeout in force when it starts.
+/// Executes the jobs of one run.
 pub(super) struct Watchdog {
     trace: bool,
-    worker: Option<Arc<Worker>>,
+    worker: Option<&'static Worker>,
+    deadline: Option<Instant>,
     /// What a worker does when it finds itself the only thread of a forked child.
     finish_in_forked_child: fn() -> !,
+    /// Whether a handler panicked where nothing could unwind.
+    pub(super) handler_panicked: bool,
 }
 
 impl Watchdog {
-    pub(super) fn new(trace: bool, finish_in_forked_child: fn() -> !) -> Self {
+    pub(super) fn new(
+        trace: bool,
+        deadline: Option<Instant>,
+        finish_in_forked_child: fn() -> !,
+    ) -> Self {
         Watchdog {
             trace,
             worker: None,
+            deadline,
             finish_in_forked_child,
+            handler_panicked: false,
         }
     }
 
-    pub(super) fn execute(&mut self, job: Job) {
-        match timeout() {
-            None => job.run(self.trace),
-            Some(timeout) => self.execute_watched(job, timeout),
-        }
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
-    fn execute_watched(&mut self, job: Job, timeout: Duration) {
-        let info = job.info();
+    /// Runs `job` within the handler timeout in force when it starts, and within the
+    /// deadline.
+    pub(super) fn execute(&mut self, job: Job) -> Executed {
+        let timeout = TIMEOUT.duration();
+        let watched = cfg!(panic = "abort") || timeout.is_some() || self.deadline.is_some();
+        if !watched {
+            job.run(self.trace);
+            return Executed::Done;
+        }
+        let subject = job.subject.clone();
         let worker = match self.worker.take() {
             Some(worker) => worker,
             None => match Worker::spawn(self.trace, self.finish_in_forked_child) {
                 Ok(worker) => worker,
                 Err(error) => {
                     report::line(format_args!(
-                        "cannot start the watchdog's worker ({error}); running {} without a timeout",
-                        info.label()
+                        "cannot start the watchdog's worker ({error}); running {} without a time limit",
+                        subject.info().label()
                     ));
                     job.run(self.trace);
-                    return;
+                    return Executed::Done;
                 }
             },
         };
@@ -122,34 +91,56 @@ impl Watchdog {
         while matches!(*state, WorkerState::Assigned(_)) {
             state = worker.wait(state);
         }
-        // A timeout too long to represent is no timeout at all.
-        let deadline = Instant::now().checked_add(timeout);
-        while !matches!(*state, WorkerState::Done) {
-            let Some(left) =
-                deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
-            else {
-                state = worker.wait(state);
-                continue;
-            };
-            if left.is_zero() {
-                *state = WorkerState::Released;
-                worker.abandoned.store(true, Ordering::SeqCst);
-                drop(state);
-                report::line(format_args!(
-                    "handler {} did not finish within {timeout:?}; abandoned it and went on",
-                    info.label()
-                ));
-                return;
+        let timeout_at = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        let limit = match (timeout_at, self.deadline) {
+            (Some(timeout_at), Some(deadline)) => Some(timeout_at.min(deadline)),
+            (timeout_at, deadline) => timeout_at.or(deadline),
+        };
+        loop {
+            match *state {
+                WorkerState::Done => {
+                    *state = WorkerState::Idle;
+                    drop(state);
+                    self.worker = Some(worker);
+                    return Executed::Done;
+                }
+                WorkerState::Ended { panicked } => {
+                    // The worker stopped for good inside the handler.
+                    self.handler_panicked |= panicked;
+                    return Executed::Done;
+                }
+                _ => {}
             }
-            state = worker
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            let left = limit.map(|limit| limit.saturating_duration_since(Instant::now()));
+            match left {
+                None => state = worker.wait(state),
+                Some(left) if !left.is_zero() => {
+                    state = worker
+                        .changed
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                Some(_) => {
+                    *state = WorkerState::Released;
+                    worker.abandoned.store(true, Ordering::SeqCst);
+                    drop(state);
+                    let label = subject.info();
+                    let label = label.label();
+                    if limit == timeout_at {
+                        report::line(format_args!(
+                            "handler {label} did not finish within {:?}; abandoned it and went on",
+                            timeout.unwrap_or_default()
+                        ));
+                        return Executed::Done;
+                    }
+                    report::line(format_args!(
+                        "handler {label} did not finish before the exit deadline; abandoned it"
+                    ));
+                    return Executed::DeadlinePassed;
+                }
+            }
         }
-        *state = WorkerState::Idle;
-        drop(state);
-        self.worker = Some(worker);
     }
 }
 
@@ -162,12 +153,13 @@ impl Drop for Watchdog {
     }
 }
 
-struct Worker {
+/// A worker thread and what it is doing. Workers live as long as the process: one
+/// is made per run that needs one, and one more per handler that did not return.
+pub(super) struct Worker {
     state: Mutex<WorkerState>,
     changed: Condvar,
-    /// Set when the watchdog gives up on the worker's handler; leaked, so that the
-    /// worker's thread can keep a `'static` reference to it.
-    abandoned: &'static AtomicBool,
+    /// Set when the watchdog gives up on the worker's handler.
+    abandoned: AtomicBool,
     /// The process that started the worker; see `serve`.
     process: u32,
 }
@@ -175,24 +167,39 @@ struct Worker {
 enum WorkerState {
     Idle,
     Assigned(Job),
-    Running,
+    /// Who runs, for the report of a panic that cannot unwind.
+    Running(#[cfg_attr(not(panic = "abort"), allow(dead_code))] Subject),
     Done,
+    /// The handler ended without returning to the worker, which stopped for good.
+    #[cfg_attr(not(panic = "abort"), allow(dead_code))]
+    Ended {
+        panicked: bool,
+    },
     /// The watchdog gave up on the worker, or the run is over.
     Released,
 }
 
+thread_local! {
+    /// The worker this thread is, if it is one.
+    static THIS_WORKER: Cell<Option<&'static Worker>> = const { Cell::new(None) };
+}
+
+/// The worker the calling thread is, if it is one.
+pub(super) fn this_worker() -> Option<&'static Worker> {
+    THIS_WORKER.with(Cell::get)
+}
+
 impl Worker {
-    fn spawn(trace: bool, finish_in_forked_child: fn() -> !) -> std::io::Result<Arc<Worker>> {
-        let worker = Arc::new(Worker {
+    fn spawn(trace: bool, finish_in_forked_child: fn() -> !) -> std::io::Result<&'static Worker> {
+        let worker: &'static Worker = Box::leak(Box::new(Worker {
             state: Mutex::new(WorkerState::Idle),
             changed: Condvar::new(),
-            abandoned: Box::leak(Box::new(AtomicBool::new(false))),
+            abandoned: AtomicBool::new(false),
             process: std::process::id(),
-        });
-        let shared = Arc::clone(&worker);
+        }));
         thread::Builder::new()
             .name("atexit-watchdog".into())
-            .spawn(move || shared.serve(trace, finish_in_forked_child))?;
+            .spawn(move || worker.serve(trace, finish_in_forked_child))?;
         Ok(worker)
     }
 
@@ -208,18 +215,47 @@ impl Worker {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn serve(&self, trace: bool, finish_in_forked_child: fn() -> !) {
+    /// Whether the watchdog gave up on this worker's handler: what it does no longer
+    /// counts.
+    pub(super) fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+
+    /// The handler this worker is running.
+    #[cfg(panic = "abort")]
+    pub(super) fn subject(&self) -> Option<Subject> {
+        match &*self.lock() {
+            WorkerState::Running(subject) => Some(subject.clone()),
+            _ => None,
+        }
+    }
+
+    /// Called on the worker's thread when its handler cannot return (a panic or
+    /// `atexit::exit` with `panic = "abort"`): tells the watchdog, and stops.
+    #[cfg(panic = "abort")]
+    pub(super) fn end_handler(&self, panicked: bool) -> ! {
+        let mut state = self.lock();
+        if matches!(*state, WorkerState::Running(_)) {
+            *state = WorkerState::Ended { panicked };
+            self.changed.notify_all();
+        }
+        drop(state);
+        threads::park_forever()
+    }
+
+    fn serve(&'static self, trace: bool, finish_in_forked_child: fn() -> !) {
         let _in_run = threads::InRun::enter();
-        threads::watch_abandonment(self.abandoned);
+        THIS_WORKER.with(|this| this.set(Some(self)));
         let mut state = self.lock();
         loop {
-            match mem::replace(&mut *state, WorkerState::Running) {
-                WorkerState::Assigned(job) => {
+            match mem::replace(&mut *state, WorkerState::Idle) {
+                WorkerState::Assigned(Job { subject, call }) => {
+                    *state = WorkerState::Running(subject.clone());
                     self.changed.notify_all();
                     drop(state);
-                    job.run(trace);
+                    call.run(&subject, trace);
                     // A handler forked, and this is the child: its only thread is
-                    // this worker, with no exiting thread to report to.
+                    // this worker, with no run's thread to report to.
                     if std::process::id() != self.process {
                         finish_in_forked_child();
                     }
@@ -238,4 +274,10 @@ impl Worker {
             }
         }
     }
+}
+
+/// How long the exit waits for handlers on other threads: the handler timeout if one
+/// is set, else a second, since such a handler may be waiting for the exiting thread.
+pub(super) fn grace_for_other_threads() -> Duration {
+    TIMEOUT.duration().unwrap_or(Duration::from_secs(1))
 }

@@ -1,0 +1,147 @@
+//! The time limits of an exit: the handler timeout and the deadline of the whole
+//! exit, each set by a function or by an environment variable of whole milliseconds.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::report;
+
+/// `set_handler_timeout` and `ATEXIT_TIMEOUT_MS`.
+pub(super) static TIMEOUT: Limit = Limit::new("ATEXIT_TIMEOUT_MS");
+/// `set_exit_deadline` and `ATEXIT_DEADLINE_MS`.
+pub(super) static DEADLINE: Limit = Limit::new("ATEXIT_DEADLINE_MS");
+
+/// A duration the program may set, or leave to an environment variable.
+pub(super) struct Limit {
+    /// Nanoseconds, or one of the markers below.
+    setting: AtomicU64,
+    variable: &'static str,
+}
+
+/// The variable has not been read yet.
+const FROM_ENV: u64 = u64::MAX;
+/// No limit: the program said so, or the variable is empty or `0`.
+const OFF: u64 = u64::MAX - 1;
+/// No limit, because nothing set one.
+const UNSET: u64 = u64::MAX - 2;
+/// The longest limit: longer ones are capped here, a few centuries.
+const LONGEST: u64 = u64::MAX - 3;
+
+/// What is in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Setting {
+    Limit(Duration),
+    /// The program or the variable turned it off.
+    Off,
+    /// Neither said anything.
+    Unset,
+}
+
+impl Setting {
+    pub(super) fn duration(self) -> Option<Duration> {
+        match self {
+            Setting::Limit(duration) => Some(duration),
+            Setting::Off | Setting::Unset => None,
+        }
+    }
+}
+
+impl Limit {
+    const fn new(variable: &'static str) -> Self {
+        Limit {
+            setting: AtomicU64::new(FROM_ENV),
+            variable,
+        }
+    }
+
+    /// `None` or zero turns the limit off; the variable is not read afterwards.
+    pub(super) fn set(&self, limit: Option<Duration>) {
+        self.setting.store(encode(limit), Ordering::SeqCst);
+    }
+
+    /// The setting in force. The variable is read once, so a bad value is reported
+    /// once.
+    pub(super) fn get(&self) -> Setting {
+        let mut setting = self.setting.load(Ordering::SeqCst);
+        if setting == FROM_ENV {
+            let from_env = self.read_variable();
+            // The function may have been called meanwhile; it wins.
+            setting = match self.setting.compare_exchange(
+                FROM_ENV,
+                from_env,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => from_env,
+                Err(set) => set,
+            };
+        }
+        match setting {
+            OFF => Setting::Off,
+            UNSET => Setting::Unset,
+            nanos => Setting::Limit(Duration::from_nanos(nanos)),
+        }
+    }
+
+    pub(super) fn duration(&self) -> Option<Duration> {
+        self.get().duration()
+    }
+
+    fn read_variable(&self) -> u64 {
+        let Some(value) = std::env::var_os(self.variable) else {
+            return UNSET;
+        };
+        if value.is_empty() {
+            return OFF;
+        }
+        match value
+            .to_str()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+        {
+            Some(millis) => encode(Some(Duration::from_millis(millis))),
+            None => {
+                report::line(format_args!(
+                    "ignoring {}={value:?}: not a whole number of milliseconds",
+                    self.variable
+                ));
+                UNSET
+            }
+        }
+    }
+
+    /// Forgets what was set, as in a new process.
+    #[cfg(test)]
+    fn reset(&self) {
+        self.setting.store(FROM_ENV, Ordering::SeqCst);
+    }
+}
+
+fn encode(limit: Option<Duration>) -> u64 {
+    match limit {
+        Some(limit) if !limit.is_zero() => {
+            u64::try_from(limit.as_nanos()).map_or(LONGEST, |nanos| nanos.min(LONGEST))
+        }
+        _ => OFF,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_and_none_turn_a_limit_off_and_huge_ones_are_capped() {
+        let limit = Limit::new("ATEXIT_TEST_UNUSED_VARIABLE");
+        assert_eq!(limit.get(), Setting::Unset);
+        limit.set(Some(Duration::from_millis(5)));
+        assert_eq!(limit.get(), Setting::Limit(Duration::from_millis(5)));
+        limit.set(Some(Duration::ZERO));
+        assert_eq!(limit.get(), Setting::Off);
+        limit.set(None);
+        assert_eq!(limit.get(), Setting::Off);
+        limit.set(Some(Duration::MAX));
+        assert_eq!(limit.get(), Setting::Limit(Duration::from_nanos(LONGEST)));
+        limit.reset();
+        assert_eq!(limit.get(), Setting::Unset);
+    }
+}
