@@ -163,9 +163,9 @@
 pub use atexit_macros::on_exit;
 
 pub use atexit_runtime::{
-    adopt_inherited, clear, exit, guard, handlers, is_exiting, pending, register, register_with,
-    run_exit_handlers, set_handler_timeout, unregister, unregister_fn, Guard, Handle, HandlerInfo,
-    HandlerTable,
+    adopt_inherited, clear, exit, exit_reason, guard, handlers, is_exiting, on_panic, pending,
+    register, register_with, run_exit_handlers, set_exit_deadline, set_handler_timeout, unregister,
+    unregister_fn, ExitReason, Guard, Handle, HandlerInfo, HandlerTable,
 };
 
 #[cfg(feature = "signals")]
