@@ -46,11 +46,17 @@ pub fn example(name: &str) -> PathBuf {
 /// non-interactive shell inherits SIGINT and SIGQUIT ignored, and `nohup` ignores
 /// SIGHUP).
 pub fn command(name: &str) -> Command {
-    let mut command = Command::new(example(name));
+    command_for(&example(name))
+}
+
+/// A command for the program at `path`, in the same environment as [`command`].
+pub fn command_for(path: &Path) -> Command {
+    let mut command = Command::new(path);
     command
         .env("RUST_BACKTRACE", "0")
         .env_remove("ATEXIT_TRACE")
         .env_remove("ATEXIT_TIMEOUT_MS")
+        .env_remove("ATEXIT_DEADLINE_MS")
         .stdin(Stdio::null());
     // SAFETY: the closure runs in the child between `fork` and `exec`, where only
     // async-signal-safe functions may be called. It calls only `signal`, which POSIX

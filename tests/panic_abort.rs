@@ -1,0 +1,188 @@
+//! With `panic = "abort"`, every promise holds: the fixture `abort` is built with that
+//! profile setting in a target directory of its own, and run.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{run_bounded, target_dir, Run};
+
+/// The fixture, built once per test binary with `panic = "abort"`.
+fn fixture() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let target = target_dir().join("panic-abort");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "atexit-test-support",
+                "--example",
+                "abort",
+            ])
+            .env("CARGO_PROFILE_DEV_PANIC", "abort")
+            .env("CARGO_TARGET_DIR", &target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the abort fixture failed");
+        target.join("debug/examples/abort")
+    })
+}
+
+fn run_abort(mode: &str, env: &[(&str, &str)]) -> (Run, Duration) {
+    let mut command = common::command_for(fixture());
+    command.arg(mode).envs(env.iter().copied());
+    let started = Instant::now();
+    let run = run_bounded(&mut command, Duration::from_secs(40));
+    (run, started.elapsed())
+}
+
+const SIGABRT: i32 = 6;
+
+#[test]
+fn a_panic_in_main_runs_the_handlers_then_aborts() {
+    let (run, _) = run_abort("main-panic", &[]);
+    assert_eq!(
+        run.lines(),
+        [
+            "newest handler ran",
+            "oldest handler ran, reason Some(Panic)",
+            "static handler ran"
+        ],
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("main panics"), "{}", run.stderr);
+    assert_eq!(run.signal(), Some(SIGABRT));
+}
+
+#[test]
+fn a_panic_in_another_thread_runs_the_handlers_then_aborts() {
+    let (run, _) = run_abort("thread-panic", &[]);
+    assert_eq!(
+        run.lines(),
+        [
+            "newest handler ran",
+            "oldest handler ran, reason Some(Panic)",
+            "static handler ran"
+        ],
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("a thread panics"), "{}", run.stderr);
+    assert_eq!(run.signal(), Some(SIGABRT));
+}
+
+#[test]
+fn a_panicking_handler_is_reported_the_rest_run_and_the_status_is_kept() {
+    let (run, _) = run_abort("handler-panic", &[]);
+    assert_eq!(
+        run.lines(),
+        [
+            "newest handler ran",
+            "oldest handler ran, reason Some(Exit(3))",
+            "static handler ran"
+        ],
+        "{}",
+        run.stderr
+    );
+    let reports = run.reports();
+    assert_eq!(reports.len(), 1, "{}", run.stderr);
+    assert!(
+        reports[0].starts_with(
+            "atexit: handler `abort::main::{{closure}}` (tests/support/examples/abort.rs:"
+        ) && reports[0].ends_with("panicked: handler fails"),
+        "{reports:?}"
+    );
+    assert_eq!(run.code(), Some(3));
+}
+
+#[test]
+fn atexit_exit_in_a_handler_runs_the_rest_and_exits_with_its_code() {
+    let (run, _) = run_abort("handler-exit", &[]);
+    assert_eq!(
+        run.lines(),
+        [
+            "newest handler ran",
+            "exiting handler ran",
+            "oldest handler ran, reason Some(Exit(7))",
+            "static handler ran"
+        ],
+        "the handler's locals are not dropped: {}",
+        run.stderr
+    );
+    assert_eq!(run.code(), Some(7));
+    run.assert_quiet();
+}
+
+#[test]
+fn a_panic_in_an_early_run_is_reported_the_rest_run_then_the_process_aborts() {
+    let (run, _) = run_abort("explicit-panic", &[]);
+    assert_eq!(
+        run.lines(),
+        [
+            "newest handler ran",
+            "oldest handler ran, reason Some(Explicit)",
+            "static handler ran"
+        ],
+        "{}",
+        run.stderr
+    );
+    let reports = run.reports();
+    assert!(
+        reports[0].ends_with("panicked: handler fails"),
+        "{reports:?}"
+    );
+    assert!(
+        reports[1].contains("nothing can unwind to its caller; aborting"),
+        "{reports:?}"
+    );
+    assert_eq!(run.signal(), Some(SIGABRT));
+}
+
+#[test]
+fn after_a_panic_a_handler_blocked_by_a_held_lock_ends_at_the_deadline() {
+    let (run, took) = run_abort("lock-held", &[("ATEXIT_DEADLINE_MS", "300")]);
+    assert_eq!(run.lines(), ["newest handler ran"], "{}", run.stderr);
+    let reports = run.reports();
+    assert!(
+        reports[0].ends_with("did not finish before the exit deadline; abandoned it"),
+        "{reports:?}"
+    );
+    assert_eq!(reports.len(), 3, "two skipped: {reports:?}");
+    assert_eq!(run.signal(), Some(SIGABRT));
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn after_a_panic_the_default_deadline_is_ten_seconds() {
+    let (run, took) = run_abort("lock-held", &[]);
+    assert_eq!(run.lines(), ["newest handler ran"], "{}", run.stderr);
+    assert_eq!(run.signal(), Some(SIGABRT));
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(30),
+        "took {took:?}"
+    );
+}
+
+#[test]
+fn a_hook_set_by_the_program_that_calls_on_panic_keeps_the_handlers_running() {
+    let (run, _) = run_abort("own-hook", &[]);
+    assert!(run.stderr.contains("my hook: "), "{}", run.stderr);
+    assert_eq!(
+        run.lines(),
+        [
+            "newest handler ran",
+            "oldest handler ran, reason Some(Panic)",
+            "static handler ran"
+        ],
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.signal(), Some(SIGABRT));
+}

@@ -1,0 +1,81 @@
+//! Built with `panic = "abort"` by `tests/panic_abort.rs`: every promise of the exit
+//! handlers holds when nothing can unwind.
+//!
+//! Usage: `abort MODE`:
+//! - `main-panic`: `main` panics: the handlers run, then the process aborts;
+//! - `thread-panic`: another thread panics: the same;
+//! - `handler-panic`: a handler panics during the exit: reported, the rest run, the
+//!   status is kept;
+//! - `handler-exit`: a handler calls `atexit::exit(7)`: the rest run, the status is 7
+//!   and the handler's locals are not dropped;
+//! - `explicit-panic`: a handler run by `run_exit_handlers` panics: reported, the rest
+//!   run, then the process aborts;
+//! - `lock-held`: `main` panics holding a lock a handler needs: the run ends at the
+//!   deadline (10 s unless `ATEXIT_DEADLINE_MS` says otherwise);
+//! - `own-hook`: the program replaces the panic hook and calls `atexit::on_panic`.
+
+use std::sync::Mutex;
+
+static SHARED: Mutex<()> = Mutex::new(());
+
+#[atexit::on_exit]
+fn static_handler() {
+    println!("static handler ran");
+}
+
+struct Noisy;
+
+impl Drop for Noisy {
+    fn drop(&mut self) {
+        println!("a local was dropped");
+    }
+}
+
+fn main() {
+    assert!(cfg!(panic = "abort"), "built with panic = \"abort\"");
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    atexit::register(|| println!("oldest handler ran, reason {:?}", atexit::exit_reason()));
+    match mode.as_str() {
+        "main-panic" | "thread-panic" => {}
+        "handler-panic" | "explicit-panic" => {
+            atexit::register(|| panic!("handler fails"));
+        }
+        "handler-exit" => {
+            atexit::register(|| {
+                let _local = Noisy;
+                println!("exiting handler ran");
+                atexit::exit(7);
+            });
+        }
+        "lock-held" => {
+            atexit::register(|| {
+                let _shared = SHARED.lock();
+                println!("never printed: the lock is held");
+            });
+        }
+        "own-hook" => {
+            std::panic::set_hook(Box::new(|info| {
+                eprintln!("my hook: {info}");
+                atexit::on_panic(info);
+            }));
+        }
+        _ => panic!("unknown mode {mode:?}"),
+    }
+    atexit::register(|| println!("newest handler ran"));
+    match mode.as_str() {
+        "thread-panic" => {
+            let _ = std::thread::spawn(|| panic!("a thread panics")).join();
+            unreachable!("the panic aborts the process");
+        }
+        "handler-panic" | "handler-exit" => std::process::exit(3),
+        "explicit-panic" => {
+            atexit::run_exit_handlers();
+            unreachable!("the panic in the early run aborts the process");
+        }
+        "lock-held" => {
+            let _held = SHARED.lock();
+            panic!("main panics holding the lock");
+        }
+        _ => panic!("main panics"),
+    }
+}
