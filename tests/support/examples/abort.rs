@@ -32,7 +32,10 @@ impl Drop for Noisy {
 }
 
 fn main() {
-    assert!(cfg!(panic = "abort"), "built with panic = \"abort\"");
+    if !cfg!(panic = "abort") {
+        eprintln!("this fixture must be built with panic = \"abort\"");
+        std::process::exit(2);
+    }
     let mode = std::env::args().nth(1).unwrap_or_default();
     atexit::register(|| println!("oldest handler ran, reason {:?}", atexit::exit_reason()));
     match mode.as_str() {
