@@ -59,7 +59,17 @@
 //!
 //! They run when `main` returns, on [`std::process::exit`] (and [`exit`]), and when
 //! `main` panics (the status stays 101). With [`catch_signals`], also on SIGINT,
-//! SIGTERM, SIGHUP and SIGQUIT.
+//! SIGTERM, SIGHUP and SIGQUIT. A handler asks why with [`exit_reason`].
+//!
+//! With `panic = "abort"`, a panic in `main` or in any thread prints its message,
+//! runs the pending handlers on the panicking thread (within 10 seconds, unless
+//! [`set_exit_deadline`] says otherwise), then aborts the process. A handler that
+//! panics there is reported and the others run; [`exit`] in a handler still runs the
+//! others and exits with its code, without dropping the handler's locals. A program
+//! that sets its own panic hook calls [`on_panic`] from it.
+//!
+//! [`set_exit_deadline`] (or `ATEXIT_DEADLINE_MS`) bounds the whole exit: when it
+//! passes, what has not run is reported as skipped and the process ends at once.
 //!
 //! They do not run on [`std::process::abort`], `libc::_exit`, SIGKILL, an uncaught
 //! signal, or a crash (a segmentation fault, a stack overflow): nothing runs then.
