@@ -3,15 +3,16 @@
 
 #![warn(missing_docs)]
 
-mod args;
 mod expand;
+mod parse;
+mod validate;
 
 use proc_macro::TokenStream;
 
 /// Runs the function when the process exits; see the `atexit` crate.
 #[proc_macro_attribute]
-pub fn on_exit(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::on_exit(args.into(), item.into())
+pub fn on_exit(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::on_exit(args.into(), input.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

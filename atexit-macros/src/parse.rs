@@ -1,8 +1,9 @@
-//! Parses the arguments of `#[on_exit(...)]`.
+//! The attribute's arguments: `#[on_exit(priority = ..., name = "...")]`, on a
+//! function or, inside an `impl` block marked `#[on_exit]`, on an associated function.
 
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{Error, Expr, ExprLit, Lit, LitStr, Meta, Result, Token};
+use syn::{Attribute, Error, Expr, ExprLit, Lit, LitStr, Meta, Result, Token};
 
 /// `#[on_exit(priority = <const i32 expression>, name = "…")]`, both optional.
 #[derive(Default)]
@@ -87,4 +88,31 @@ fn name(value: Expr) -> Result<LitStr> {
             "the name must be a string literal",
         )),
     }
+}
+
+/// Removes the `#[on_exit]` attributes of an associated function in a marked `impl`
+/// block and returns their options; `None` if it has none.
+pub fn take_on_exit_args(attrs: &mut Vec<Attribute>) -> Result<Option<Args>> {
+    // `#[on_exit]` (imported) or `#[atexit::on_exit]`; another crate's `on_exit` is
+    // left alone.
+    let is_on_exit = |attr: &Attribute| {
+        let path = attr.path();
+        path.is_ident("on_exit")
+            || (path.segments.len() == 2
+                && path.segments[0].ident == "atexit"
+                && path.segments[1].ident == "on_exit")
+    };
+    let mut marks = attrs.iter().filter(|attr| is_on_exit(attr));
+    let Some(first) = marks.next() else {
+        return Ok(None);
+    };
+    if let Some(second) = marks.next() {
+        return Err(Error::new_spanned(second, "`#[on_exit]` is given twice"));
+    }
+    let args = match &first.meta {
+        Meta::Path(_) => Args::default(),
+        _ => first.parse_args()?,
+    };
+    attrs.retain(|attr| !is_on_exit(attr));
+    Ok(Some(args))
 }

@@ -1,0 +1,187 @@
+//! What `#[on_exit]` refuses: signatures the runtime cannot call, `impl` blocks it
+//! cannot name the functions of, and `Self` where the expansion takes it away.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::visit::Visit;
+use syn::{
+    Error, Expr, Ident, Item, ItemFn, ItemImpl, Result, ReturnType, Safety, Signature, Type,
+};
+
+/// A handler is called with no arguments by the runtime, once, at exit.
+pub fn check_signature(sig: &Signature) -> Result<()> {
+    if let Some(receiver) = sig.receiver() {
+        return Err(Error::new_spanned(
+            receiver,
+            "`#[on_exit]` functions cannot take `self`: there is no value to call them on at exit; register a closure that owns the value with `atexit::register` instead",
+        ));
+    }
+    if !sig.inputs.is_empty() {
+        return Err(Error::new_spanned(
+            &sig.inputs,
+            "`#[on_exit]` functions take no arguments; to pass values, register a closure with `atexit::register(move || ...)`",
+        ));
+    }
+    if let Some(asyncness) = &sig.asyncness {
+        return Err(Error::new_spanned(
+            asyncness,
+            "`#[on_exit]` functions cannot be `async`: no executor runs at exit",
+        ));
+    }
+    if let Safety::Unsafe(unsafety) = &sig.safety {
+        return Err(Error::new_spanned(
+            unsafety,
+            "`#[on_exit]` functions cannot be `unsafe`: the runtime has no way to uphold their contract",
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(Error::new_spanned(
+            &sig.generics,
+            "`#[on_exit]` functions cannot be generic: a handler is one concrete function",
+        ));
+    }
+    if let Some(where_clause) = &sig.generics.where_clause {
+        return Err(Error::new_spanned(
+            where_clause,
+            "`#[on_exit]` functions cannot have a `where` clause: a handler is one concrete function",
+        ));
+    }
+    if let Some(variadic) = &sig.variadic {
+        return Err(Error::new_spanned(
+            variadic,
+            "`#[on_exit]` functions take no arguments",
+        ));
+    }
+    if let ReturnType::Type(_, ty) = &sig.output {
+        if !returns_unit_or_result(ty) {
+            return Err(Error::new_spanned(
+                ty,
+                "`#[on_exit]` functions must return `()` or `Result<(), E>` with `E: Display`",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `()`, or a path whose last segment is `Result` (so `io::Result<()>` and aliases
+/// named `Result` pass here; the type checker checks the rest).
+fn returns_unit_or_result(ty: &Type) -> bool {
+    match ty {
+        Type::Tuple(tuple) => tuple.elems.is_empty(),
+        Type::Paren(inner) => returns_unit_or_result(&inner.elem),
+        Type::Path(path) => {
+            path.qself.is_none()
+                && path
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|segment| segment.ident == "Result")
+        }
+        _ => false,
+    }
+}
+
+/// An `impl` block marked as a whole: its handlers are named through its type, after
+/// the block, so the type must be one concrete type of this crate's.
+pub fn check_impl(block: &ItemImpl) -> Result<()> {
+    if let Some(trait_) = &block.trait_ {
+        return Err(Error::new_spanned(
+            &trait_.0,
+            "`#[on_exit]` goes on inherent `impl` blocks, not trait implementations",
+        ));
+    }
+    if !block.generics.params.is_empty() {
+        return Err(Error::new_spanned(
+            &block.generics,
+            "`#[on_exit]` cannot go on a generic `impl` block: a handler is one concrete function",
+        ));
+    }
+    Ok(())
+}
+
+/// A function marked on its own has its body moved into a nested function, where
+/// `Self` means nothing: refuse it at the first `Self`, in the return type or the body,
+/// rather than let the compiler say it cannot use `Self` from an outer item. Items
+/// nested in the body are skipped: a `Self` in them is theirs.
+pub fn check_no_self(function: &ItemFn) -> Result<()> {
+    let mut find = FindSelf::default();
+    if let ReturnType::Type(_, ty) = &function.sig.output {
+        find.visit_type(ty);
+    }
+    find.visit_block(&function.block);
+    match find.first {
+        Some(span) => Err(Error::new(
+            span,
+            "`Self` is not available in an `#[on_exit]` function marked on its own: mark its `impl` block `#[atexit::on_exit]` too, which allows it",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The priority is evaluated in the element's own `impl` block (see `expand.rs`),
+/// where `Self` would be the element's type, never the user's.
+pub fn check_priority(priority: &Expr) -> Result<()> {
+    let mut find = FindSelf::default();
+    find.visit_expr(priority);
+    match find.first {
+        Some(span) => Err(Error::new(
+            span,
+            "`Self` is not available in the priority of an `#[on_exit]` function: name the type instead",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Whether `ty` mentions `Self` (outside any item nested in it).
+pub fn mentions_self(ty: &Type) -> bool {
+    let mut find = FindSelf::default();
+    find.visit_type(ty);
+    find.first.is_some()
+}
+
+/// Finds the first `Self` of the code it walks, skipping nested items: inside a
+/// nested `impl`, `trait`, `struct` or `enum`, `Self` is that item's, which is fine;
+/// in a nested `fn` alone, the compiler's own error is clear.
+#[derive(Default)]
+struct FindSelf {
+    first: Option<Span>,
+}
+
+impl<'ast> Visit<'ast> for FindSelf {
+    fn visit_ident(&mut self, ident: &'ast Ident) {
+        if self.first.is_none() && ident == "Self" {
+            self.first = Some(ident.span());
+        }
+    }
+
+    fn visit_item(&mut self, _: &'ast Item) {
+        // A nested item has its own `Self`, or none: not the handler's business.
+    }
+
+    fn visit_token_stream(&mut self, tokens: &'ast TokenStream) {
+        // What syn leaves unparsed, a macro's arguments mostly: scanned as tokens,
+        // unless they might define an item that gives `Self` a meaning of its own.
+        if self.first.is_none() && !defines_self(tokens.clone()) {
+            self.first = find_self_token(tokens.clone());
+        }
+    }
+}
+
+/// Whether `tokens` contain a keyword of an item inside which `Self` has a meaning.
+fn defines_self(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        TokenTree::Ident(ident) => ["impl", "trait", "struct", "enum", "union"]
+            .iter()
+            .any(|keyword| ident == keyword),
+        TokenTree::Group(group) => defines_self(group.stream()),
+        _ => false,
+    })
+}
+
+/// The first `Self` token in `tokens`, however deeply nested.
+fn find_self_token(tokens: TokenStream) -> Option<Span> {
+    tokens.into_iter().find_map(|token| match token {
+        TokenTree::Ident(ident) if ident == "Self" => Some(ident.span()),
+        TokenTree::Group(group) => find_self_token(group.stream()),
+        _ => None,
+    })
+}
