@@ -191,11 +191,9 @@ fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStre
                 fn describe() -> #private::StaticInfo {
                     #private::link_exit_hook();
                     #private::StaticInfo {
-                        run: Self::run,
                         path: Self::path(),
                         name: #name,
                         file: #file,
-                        order: Self::ORDER,
                     }
                 }
             }
@@ -204,7 +202,11 @@ fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStre
                 #[#private::linkme::distributed_slice(#private::ATEXIT_V0_1_HANDLERS)]
                 #[linkme(crate = #private::linkme)]
                 static __ATEXIT_HANDLER: #private::StaticHandler =
-                    #private::StaticHandler::new(__AtexitElement::describe, __AtexitElement::PRIORITY);
+                    #private::StaticHandler::new(
+                        __AtexitElement::run,
+                        __AtexitElement::describe,
+                        __AtexitElement::ORDER,
+                    );
             };
         };
     }

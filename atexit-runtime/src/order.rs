@@ -64,6 +64,10 @@ impl OrderKey {
         OrderKey(priority << 96 | source << 64 | (line as u128) << 32 | column as u128)
     }
 
+    pub(crate) fn priority(&self) -> i32 {
+        ((self.0 >> 96) as u32 ^ (1 << 31)) as i32
+    }
+
     pub(crate) fn line(&self) -> u32 {
         (self.0 >> 32) as u32
     }
@@ -167,6 +171,9 @@ mod tests {
         assert!(declared(-1, 0) > dynamic(i32::MIN, u64::MAX));
         let key = |priority| OrderKey::new(priority, "c", None, "f.rs", 1, 1);
         assert!(key(i32::MIN) < key(-1) && key(-1) < key(0) && key(0) < key(i32::MAX));
+        for priority in [i32::MIN, -1, 0, 1, i32::MAX] {
+            assert_eq!(key(priority).priority(), priority);
+        }
     }
 
     #[test]

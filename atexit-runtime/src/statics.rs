@@ -2,9 +2,8 @@
 //!
 //! Each element is a `static` that the attribute emits next to the function. Their
 //! order in the slice is whatever the linker chose (it differs between debug and
-//! release builds), so the runtime sorts them once on the [`OrderKey`] each
-//! handler's `describe` function gives, the first time it needs the order, never
-//! before `main`.
+//! release builds), so the runtime sorts them once on the [`OrderKey`] each element
+//! holds, the first time it needs the order, never before `main`.
 
 use std::any::type_name;
 use std::fmt::Display;
@@ -22,28 +21,26 @@ pub static ATEXIT_V0_1_HANDLERS: [StaticHandler];
 
 /// One `#[on_exit]` function, as the attribute records it. Built only by the macro.
 ///
-/// An element holds a single pointer: in a position-independent executable every
-/// pointer stored in data is patched by the loader before `main`, so a thousand
-/// handlers with several pointers each would slow down the start of the program.
-/// Everything else comes from `describe`, which builds it in code.
+/// What the exit run needs is in the element itself, so that running a thousand
+/// handlers does not call a thousand functions to ask; it holds two pointers, which
+/// the loader patches before `main` in a position-independent executable. What only
+/// reports need (names, file, path) comes from `describe`, which builds it in code.
 #[doc(hidden)]
 pub struct StaticHandler {
+    run: fn() -> Result<(), String>,
     describe: fn() -> StaticInfo,
-    /// Read at every step of the exit run, so kept here rather than in `describe`.
-    priority: i32,
+    order: OrderKey,
     state: AtomicU8,
 }
 
-/// What `describe` returns: the parts of a handler that hold pointers. Built only by
-/// the macro.
+/// What `describe` returns: the parts of a handler that only reports need. Built
+/// only by the macro.
 #[doc(hidden)]
 pub struct StaticInfo {
-    pub run: fn() -> Result<(), String>,
     /// The function's path as `std::any::type_name` spells it, for `unregister_fn`.
     pub path: &'static str,
     pub name: &'static str,
     pub file: &'static str,
-    pub order: OrderKey,
 }
 
 /// The life of a static handler: it leaves `Pending` once, for good.
@@ -68,10 +65,15 @@ static OWNED_BY_PARENT: AtomicBool = AtomicBool::new(true);
 
 impl StaticHandler {
     #[doc(hidden)]
-    pub const fn new(describe: fn() -> StaticInfo, priority: i32) -> Self {
+    pub const fn new(
+        run: fn() -> Result<(), String>,
+        describe: fn() -> StaticInfo,
+        order: OrderKey,
+    ) -> Self {
         StaticHandler {
+            run,
             describe,
-            priority,
+            order,
             state: AtomicU8::new(State::Pending as u8),
         }
     }
@@ -129,11 +131,9 @@ pub fn function_path<F>(_: &F) -> &'static str {
     path.strip_suffix("::__atexit_handler").unwrap_or(path)
 }
 
-/// A static handler in exit order, with what the run needs of it.
+/// A static handler in exit order.
 pub(crate) struct Declared {
     handler: &'static StaticHandler,
-    pub(crate) run: fn() -> Result<(), String>,
-    path: &'static str,
     pub(crate) rank: Rank,
 }
 
@@ -147,15 +147,23 @@ impl Declared {
         self.handler.leave_pending(State::Claimed)
     }
 
+    pub(crate) fn run(&self) -> fn() -> Result<(), String> {
+        self.handler.run
+    }
+
+    fn path(&self) -> &'static str {
+        (self.handler.describe)().path
+    }
+
     /// What reports and `handlers()` say of it, asked of the handler each time: only
     /// they need it.
     pub(crate) fn info(&self) -> HandlerInfo {
         let info = (self.handler.describe)();
         HandlerInfo::new(
             info.name,
-            self.handler.priority,
+            self.handler.order.priority(),
             info.file,
-            info.order.line(),
+            self.handler.order.line(),
             true,
         )
     }
@@ -168,27 +176,29 @@ pub(crate) fn exit_order() -> &'static [Declared] {
 }
 
 fn sort_for_exit() -> Box<[Declared]> {
-    let mut described: Vec<(&'static StaticHandler, StaticInfo)> = ATEXIT_V0_1_HANDLERS
+    let count = ATEXIT_V0_1_HANDLERS.len();
+    let mut order: Vec<Declared> = ATEXIT_V0_1_HANDLERS
         .iter()
-        .map(|handler| (handler, (handler.describe)()))
-        .collect();
-    // Handlers that one `macro_rules!` call declares share a position; their paths
-    // tell them apart.
-    described.sort_unstable_by(|(_, a), (_, b)| (b.order, b.path).cmp(&(a.order, a.path)));
-    let count = described.len();
-    described
-        .into_iter()
-        .enumerate()
-        .map(|(position, (handler, info))| Declared {
+        .map(|handler| Declared {
             handler,
-            run: info.run,
-            path: info.path,
             rank: Rank {
-                priority: handler.priority,
-                registered: Registered::BeforeMain(count - 1 - position),
+                priority: handler.order.priority(),
+                registered: Registered::BeforeMain(0),
             },
         })
-        .collect()
+        .collect();
+    // Handlers that one `macro_rules!` call declares share a position; their paths
+    // tell them apart, asked only then.
+    order.sort_unstable_by(|a, b| {
+        b.handler
+            .order
+            .cmp(&a.handler.order)
+            .then_with(|| b.path().cmp(a.path()))
+    });
+    for (position, declared) in order.iter_mut().enumerate() {
+        declared.rank.registered = Registered::BeforeMain(count - 1 - position);
+    }
+    order.into_boxed_slice()
 }
 
 /// The static handlers this process runs, in exit order, pending or not.
@@ -218,7 +228,9 @@ pub(crate) fn pending() -> usize {
 pub(crate) fn disable_function(path: &str) -> usize {
     owned_in_exit_order()
         .iter()
-        .filter(|declared| declared.path == path && declared.handler.leave_pending(State::Disabled))
+        .filter(|declared| {
+            declared.path() == path && declared.handler.leave_pending(State::Disabled)
+        })
         .count()
 }
 

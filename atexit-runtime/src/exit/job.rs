@@ -37,7 +37,7 @@ impl Job {
     pub(super) fn declared(declared: &'static Declared) -> Self {
         Job {
             subject: Subject::Declared(declared),
-            call: Call::Declared(declared.run),
+            call: Call::Declared(declared.run()),
         }
     }
 

@@ -87,6 +87,17 @@ impl Limit {
         self.get().duration()
     }
 
+    /// Whether a limit is in force: what every handler of a run asks, so one load
+    /// once the variable was read.
+    #[inline]
+    pub(super) fn is_set(&self) -> bool {
+        match self.setting.load(Ordering::Relaxed) {
+            OFF | UNSET => false,
+            FROM_ENV => self.duration().is_some(),
+            _ => true,
+        }
+    }
+
     fn read_variable(&self) -> u64 {
         let Some(value) = std::env::var_os(self.variable) else {
             return UNSET;

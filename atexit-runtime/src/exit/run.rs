@@ -29,14 +29,15 @@ pub(super) enum RunEnd {
 /// registered meanwhile, or until `deadline`.
 pub(super) fn run_pending(deadline: Option<Instant>) -> RunEnd {
     let _in_run = InRun::enter();
+    // The run counts as a handler in flight from before its first handler leaves the
+    // registry until its last is done (or abandoned), so that an exit on another
+    // thread never sees one in neither place.
+    let _in_flight = InFlight::begin();
     let mut watchdog = Watchdog::new(report::trace_enabled(), deadline, finish_in_forked_child);
     let mut drain = Drain::start();
     let declared = statics::exit_order();
     let mut next_declared = 0;
     loop {
-        // Counted from before the handler leaves the registry until it is done (or
-        // abandoned), so that an exit on another thread never sees it in neither place.
-        let _in_flight = InFlight::begin();
         while declared
             .get(next_declared)
             .is_some_and(|declared| !declared.is_pending())

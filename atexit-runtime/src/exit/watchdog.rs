@@ -62,13 +62,18 @@ impl Watchdog {
 
     /// Runs `job` within the handler timeout in force when it starts, and within the
     /// deadline.
+    #[inline]
     pub(super) fn execute(&mut self, job: Job) -> Executed {
-        let timeout = TIMEOUT.duration();
-        let watched = cfg!(panic = "abort") || timeout.is_some() || self.deadline.is_some();
+        let watched = cfg!(panic = "abort") || self.deadline.is_some() || TIMEOUT.is_set();
         if !watched {
             job.run(self.trace);
             return Executed::Done;
         }
+        self.execute_watched(job)
+    }
+
+    fn execute_watched(&mut self, job: Job) -> Executed {
+        let timeout = TIMEOUT.duration();
         let subject = job.subject.clone();
         let worker = match self.worker.take() {
             Some(worker) => worker,
