@@ -182,6 +182,10 @@ pub use atexit_runtime::{
 #[cfg_attr(docsrs, doc(cfg(feature = "signals")))]
 pub use atexit_runtime::catch_signals;
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use atexit_runtime::{register_async, register_async_with};
+
 /// What `#[on_exit]` expands to. Not public API: versioned so that two incompatible
 /// versions of `atexit` in one binary cannot mix their handlers.
 #[doc(hidden)]

@@ -68,16 +68,21 @@ fn expand_fn(args: &Args, function: ItemFn) -> TokenStream {
     } = function;
     let handler_fn = Ident::new(HANDLER_FN, Span::call_site());
     let constness = &sig.constness;
+    let asyncness = &sig.asyncness;
     let output = &sig.output;
     let element = handler_element(args, &sig, quote!(#handler_fn));
+    let call = match asyncness {
+        Some(_) => quote!(#handler_fn().await),
+        None => quote!(#handler_fn()),
+    };
     quote! {
         #(#attrs)*
         // It runs at exit; nothing else has to call it.
         #[allow(dead_code)]
         #vis #sig {
-            #constness fn #handler_fn() #output #block
+            #constness #asyncness fn #handler_fn() #output #block
             #element
-            #handler_fn()
+            #call
         }
     }
 }
@@ -147,17 +152,41 @@ fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStre
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => ident.span(),
     };
+    let invoke = match &sig.asyncness {
+        Some(_) => quote!(#path().await),
+        None => quote!(#path()),
+    };
     // Naming the return type makes a type error cover all of it. In the element,
     // `Self` is not the user's type, so a type that mentions it is inferred.
     let call = match &sig.output {
         ReturnType::Type(_, ty) if !validate::mentions_self(ty) => {
             quote_spanned! {call_span=>
-                <#ty as #private::HandlerReturn>::into_outcome(#path())
+                <#ty as #private::HandlerReturn>::into_outcome(#invoke)
             }
         }
         _ => quote_spanned! {call_span=>
-            #private::HandlerReturn::into_outcome(#path())
+            #private::HandlerReturn::into_outcome(#invoke)
         },
+    };
+    // An async handler gives the runtime its future, boxed; the runtime runs it.
+    let (run, run_kind) = match &sig.asyncness {
+        Some(asyncness) => (
+            // Spanned so that a future that is not `Send` is reported at `async`.
+            quote_spanned! {asyncness.span()=>
+                fn run() -> #private::BoxFuture<::core::result::Result<(), ::std::string::String>> {
+                    ::std::boxed::Box::pin(async move { #call })
+                }
+            },
+            quote!(Async),
+        ),
+        None => (
+            quote! {
+                fn run() -> ::core::result::Result<(), ::std::string::String> {
+                    #call
+                }
+            },
+            quote!(Sync),
+        ),
     };
     let file = quote_spanned!(ident.span()=> ::core::file!());
     let line = quote_spanned!(ident.span()=> ::core::line!());
@@ -180,9 +209,7 @@ fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStre
                     #column,
                 );
 
-                fn run() -> ::core::result::Result<(), ::std::string::String> {
-                    #call
-                }
+                #run
 
                 fn path() -> &'static ::core::primitive::str {
                     #private::function_path(&#path)
@@ -203,7 +230,7 @@ fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStre
                 #[linkme(crate = #private::linkme)]
                 static __ATEXIT_HANDLER: #private::StaticHandler =
                     #private::StaticHandler::new(
-                        __AtexitElement::run,
+                        #private::Run::#run_kind(__AtexitElement::run),
                         __AtexitElement::describe,
                         __AtexitElement::ORDER,
                     );

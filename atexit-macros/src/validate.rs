@@ -22,10 +22,12 @@ pub fn check_signature(sig: &Signature) -> Result<()> {
         ));
     }
     if let Some(asyncness) = &sig.asyncness {
-        return Err(Error::new_spanned(
-            asyncness,
-            "`#[on_exit]` functions cannot be `async`: no executor runs at exit",
-        ));
+        if !cfg!(feature = "tokio") {
+            return Err(Error::new_spanned(
+                asyncness,
+                "`#[on_exit] async fn` needs the `tokio` feature of `atexit`: `atexit = { version = \"0.1\", features = [\"tokio\"] }`",
+            ));
+        }
     }
     if let Safety::Unsafe(unsafety) = &sig.safety {
         return Err(Error::new_spanned(

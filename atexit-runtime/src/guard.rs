@@ -55,7 +55,8 @@ impl Drop for Guard {
             .take()
             .and_then(|handle| registry::remove(&handle))
         {
-            payload.call();
+            // A guard's closure is never async: `guard` takes a closure.
+            let _ = payload.call();
         }
     }
 }

@@ -23,6 +23,7 @@ pub struct HandlerInfo {
     file: &'static str,
     line: u32,
     is_static: bool,
+    is_async: bool,
 }
 
 impl HandlerInfo {
@@ -32,6 +33,7 @@ impl HandlerInfo {
         file: &'static str,
         line: u32,
         is_static: bool,
+        is_async: bool,
     ) -> Self {
         HandlerInfo {
             name,
@@ -39,6 +41,7 @@ impl HandlerInfo {
             file,
             line,
             is_static,
+            is_async,
         }
     }
 
@@ -116,6 +119,18 @@ impl HandlerInfo {
     /// ```
     pub fn is_static(&self) -> bool {
         self.is_static
+    }
+
+    /// Whether the handler is async: an `#[on_exit] async fn`, or a future given to
+    /// `register_async` (both with the `tokio` feature).
+    ///
+    /// ```
+    /// atexit::register(|| {});
+    /// assert!(!atexit::handlers()[0].is_async());
+    /// # atexit::clear();
+    /// ```
+    pub fn is_async(&self) -> bool {
+        self.is_async
     }
 
     /// Formats a list of handlers as an aligned table, one row each.

@@ -123,6 +123,51 @@ where
     Guard::new(register(f))
 }
 
+/// Registers `future` to run to completion when the process exits, at priority 0.
+///
+/// Async handlers are ordered with the others by the same rule (priority, then
+/// newest first) and run one at a time, each to completion, on a current-thread
+/// tokio runtime with time and I/O enabled that the exit run makes when it first
+/// needs one, on a thread of its own. The handler timeout and the exit deadline
+/// apply: a future that never completes is abandoned and the rest run.
+///
+/// ```
+/// let handle = atexit::register_async(async {
+///     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+///     println!("flushed the exporter");
+/// });
+/// assert!(atexit::handlers()[0].is_async());
+/// # atexit::unregister(handle);
+/// ```
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+#[track_caller]
+pub fn register_async<F>(future: F) -> Handle
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    register_async_with(0, future)
+}
+
+/// Registers `future` to run to completion when the process exits, at `priority`;
+/// see [`register_async`] and [`register_with`].
+///
+/// ```
+/// atexit::register_async_with(5, async { println!("runs before priority 0") });
+/// assert_eq!(atexit::handlers()[0].priority(), 5);
+/// # atexit::clear();
+/// ```
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+#[track_caller]
+pub fn register_async_with<F>(priority: i32, future: F) -> Handle
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    install::ensure_installed();
+    registry::insert(priority, Payload::new_async(future), Location::caller())
+}
+
 /// Removes the handler `handle` names. Returns true if it was pending and now never
 /// runs; false if it already ran, is running, or was removed before.
 ///
@@ -437,8 +482,10 @@ pub fn adopt_inherited() -> usize {
 pub mod __private {
     pub use crate::install::link_exit_hook;
     pub use crate::order::OrderKey;
+    #[cfg(feature = "tokio")]
+    pub use crate::payload::BoxFuture;
     pub use crate::statics::{
-        function_path, HandlerReturn, StaticHandler, StaticInfo, ATEXIT_V0_1_HANDLERS,
+        function_path, HandlerReturn, Run, StaticHandler, StaticInfo, ATEXIT_V0_1_HANDLERS,
     };
     pub use linkme;
 }

@@ -1,4 +1,5 @@
-//! A type-erased `FnOnce() + Send` that stores closures of up to one word inline.
+//! A type-erased `FnOnce() + Send`, or with the `tokio` feature a boxed
+//! `Future<Output = ()> + Send`, that stores closures of up to one word inline.
 //!
 //! The registry keeps one [`Payload`] per dynamic handler. A `Box<dyn FnOnce()>` would
 //! cost a heap allocation for every closure that captures anything, which doubles the
@@ -15,10 +16,26 @@ use std::ptr;
 /// an integer, so that a boxed closure's address keeps its provenance.
 type Word = MaybeUninit<*mut ()>;
 
+/// A future an async handler runs to completion.
+#[cfg(feature = "tokio")]
+#[doc(hidden)]
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// What calling a payload gives.
+pub(crate) enum Called {
+    /// The closure ran.
+    Done,
+    /// The future of an async handler, not polled yet.
+    #[cfg(feature = "tokio")]
+    Future(BoxFuture<()>),
+}
+
 /// The operations a payload needs for its concrete closure type.
 struct VTable {
-    /// Moves the closure out of the word and calls it.
-    call: unsafe fn(Word),
+    /// Moves the closure out of the word and calls it, or the future out to be run.
+    call: unsafe fn(Word) -> Called,
+    /// Whether `call` gives a future.
+    is_async: bool,
     /// Moves the closure out of the word and drops it.
     drop: unsafe fn(Word),
     /// The closure's type name, the default name of a dynamic handler.
@@ -70,11 +87,36 @@ impl<F: FnOnce() + Send + 'static> VTableOf<F> {
             // SAFETY: a `VTableOf<F>` is only attached to words made by `store::<F>`,
             // and `Payload` calls `call` or `drop` once.
             let f = unsafe { take::<F>(word) };
-            f()
+            f();
+            Called::Done
         },
+        is_async: false,
         drop: |word| {
             // SAFETY: as for `call`.
             drop(unsafe { take::<F>(word) })
+        },
+        type_name: type_name::<F>,
+        type_id: TypeId::of::<F>,
+    };
+}
+
+/// The vtable of one future type, stored as a `Box` of it.
+#[cfg(feature = "tokio")]
+struct AsyncVTableOf<F>(PhantomData<fn() -> F>);
+
+#[cfg(feature = "tokio")]
+impl<F: std::future::Future<Output = ()> + Send + 'static> AsyncVTableOf<F> {
+    const VTABLE: VTable = VTable {
+        call: |word| {
+            // SAFETY: an `AsyncVTableOf<F>` is only attached to words made by
+            // `store::<Box<F>>`, and `Payload` calls `call` or `drop` once.
+            let future = unsafe { take::<Box<F>>(word) };
+            Called::Future(Box::into_pin(future))
+        },
+        is_async: true,
+        drop: |word| {
+            // SAFETY: as for `call`.
+            drop(unsafe { take::<Box<F>>(word) })
         },
         type_name: type_name::<F>,
         type_id: TypeId::of::<F>,
@@ -100,12 +142,29 @@ impl Payload {
         }
     }
 
-    /// Calls the closure, consuming it.
-    pub(crate) fn call(self) {
+    /// An async handler's future, boxed once, stored in place as that box.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn new_async<F: std::future::Future<Output = ()> + Send + 'static>(
+        future: F,
+    ) -> Self {
+        Payload {
+            vtable: &AsyncVTableOf::<F>::VTABLE,
+            word: store(Box::new(future)),
+        }
+    }
+
+    /// Calls the closure, consuming it; an async handler's future is given back, to
+    /// be run.
+    pub(crate) fn call(self) -> Called {
         let this = mem::ManuallyDrop::new(self);
         // SAFETY: `vtable` belongs to the type stored in `word`, and `ManuallyDrop`
         // keeps `Drop` from taking the closure a second time.
         unsafe { (this.vtable.call)(this.word) }
+    }
+
+    /// Whether this is an async handler's future.
+    pub(crate) fn is_async(&self) -> bool {
+        self.vtable.is_async
     }
 
     /// The type name of the closure.
@@ -161,6 +220,7 @@ mod tests {
         assert!(fits_inline::<Arc<AtomicUsize>>());
         Payload::new(small).call();
         Payload::new(big).call();
+        assert!(!Payload::new(|| {}).is_async());
         assert_eq!(count.load(Ordering::SeqCst), 8);
         assert_eq!(Arc::strong_count(&count), 1, "every capture was released");
     }

@@ -14,6 +14,8 @@ use linkme::distributed_slice;
 
 use crate::info::HandlerInfo;
 use crate::order::{OrderKey, Rank, Registered};
+#[cfg(feature = "tokio")]
+use crate::payload::BoxFuture;
 
 /// Every `#[on_exit]` handler linked into the program.
 #[distributed_slice]
@@ -27,10 +29,30 @@ pub static ATEXIT_V0_1_HANDLERS: [StaticHandler];
 /// reports need (names, file, path) comes from `describe`, which builds it in code.
 #[doc(hidden)]
 pub struct StaticHandler {
-    run: fn() -> Result<(), String>,
+    run: Run,
     describe: fn() -> StaticInfo,
     order: OrderKey,
     state: AtomicU8,
+}
+
+/// How a static handler runs. Built only by the macro.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub enum Run {
+    Sync(fn() -> Result<(), String>),
+    /// An `async fn`: gives the future to run.
+    #[cfg(feature = "tokio")]
+    Async(fn() -> BoxFuture<Result<(), String>>),
+}
+
+impl Run {
+    pub(crate) fn is_async(self) -> bool {
+        match self {
+            Run::Sync(_) => false,
+            #[cfg(feature = "tokio")]
+            Run::Async(_) => true,
+        }
+    }
 }
 
 /// What `describe` returns: the parts of a handler that only reports need. Built
@@ -65,11 +87,7 @@ static OWNED_BY_PARENT: AtomicBool = AtomicBool::new(true);
 
 impl StaticHandler {
     #[doc(hidden)]
-    pub const fn new(
-        run: fn() -> Result<(), String>,
-        describe: fn() -> StaticInfo,
-        order: OrderKey,
-    ) -> Self {
+    pub const fn new(run: Run, describe: fn() -> StaticInfo, order: OrderKey) -> Self {
         StaticHandler {
             run,
             describe,
@@ -124,11 +142,14 @@ impl<E: Display> HandlerReturn for Result<(), E> {
 
 /// The path of a function item, as `type_name` spells it: what identifies a static
 /// handler for `unregister_fn`. For a body moved into the nested handler function
-/// (`HANDLER_FN` in the macro crate), the path of the function it was written in.
+/// (`HANDLER_FN` in the macro crate), the path of the function it was written in; an
+/// `async fn`'s body is a closure, which its nested items' paths name.
 #[doc(hidden)]
 pub fn function_path<F>(_: &F) -> &'static str {
     let path = type_name::<F>();
-    path.strip_suffix("::__atexit_handler").unwrap_or(path)
+    path.strip_suffix("::{{closure}}::__atexit_handler")
+        .or_else(|| path.strip_suffix("::__atexit_handler"))
+        .unwrap_or(path)
 }
 
 /// A static handler in exit order.
@@ -147,7 +168,7 @@ impl Declared {
         self.handler.leave_pending(State::Claimed)
     }
 
-    pub(crate) fn run(&self) -> fn() -> Result<(), String> {
+    pub(crate) fn run(&self) -> Run {
         self.handler.run
     }
 
@@ -165,6 +186,7 @@ impl Declared {
             info.file,
             self.handler.order.line(),
             true,
+            self.handler.run.is_async(),
         )
     }
 }

@@ -6,11 +6,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use crate::info::HandlerInfo;
-use crate::payload::Payload;
+use crate::payload::{Called, Payload};
 use crate::registry::Taken;
 use crate::report;
-use crate::statics::Declared;
+use crate::statics::{Declared, Run};
 
+use super::executor::Executor;
 use super::request;
 
 /// A handler claimed from the static slice or taken out of the registry.
@@ -29,7 +30,7 @@ pub(super) enum Subject {
 
 /// What runs the handler.
 pub(super) enum Call {
-    Declared(fn() -> Result<(), String>),
+    Declared(Run),
     Registered(Payload),
 }
 
@@ -48,16 +49,25 @@ impl Job {
         }
     }
 
-    /// Runs the handler on this thread and reports how it ended.
+    /// Whether the handler is async, and so must run on a worker.
+    pub(super) fn is_async(&self) -> bool {
+        match &self.call {
+            Call::Declared(run) => run.is_async(),
+            Call::Registered(payload) => payload.is_async(),
+        }
+    }
+
+    /// Runs a handler that is not async on this thread and reports how it ended.
     pub(super) fn run(self, trace: bool) {
         let Job { subject, call } = self;
-        call.run(&subject, trace);
+        call.run(&subject, trace, &mut Executor::default());
     }
 }
 
 impl Call {
-    /// Runs the handler on this thread and reports how it ended.
-    pub(super) fn run(self, subject: &Subject, trace: bool) {
+    /// Runs the handler on this thread, async ones on `executor`, and reports how it
+    /// ended.
+    pub(super) fn run(self, subject: &Subject, trace: bool, executor: &mut Executor) {
         let call = self;
         let traced = trace.then(|| subject.info());
         if let Some(info) = &traced {
@@ -66,12 +76,18 @@ impl Call {
         // Reading the clock would double the cost of a run of trivial handlers.
         let started = trace.then(Instant::now);
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| match call {
-            Call::Declared(run) => run(),
-            Call::Registered(payload) => {
-                payload.call();
-                Ok(())
-            }
+            Call::Declared(Run::Sync(run)) => run(),
+            #[cfg(feature = "tokio")]
+            Call::Declared(Run::Async(run)) => executor.block_on(run()).and_then(|outcome| outcome),
+            Call::Registered(payload) => match payload.call() {
+                Called::Done => Ok(()),
+                #[cfg(feature = "tokio")]
+                Called::Future(future) => executor.block_on(future),
+            },
         }));
+        if outcome.is_err() {
+            executor.after_panic();
+        }
         let info = || match &traced {
             Some(info) => info.clone(),
             None => subject.info(),

@@ -7,6 +7,7 @@
 //! calls `atexit::exit` leaves its code here; whoever ends the process applies the
 //! last one.
 
+mod executor;
 mod job;
 mod limits;
 mod panic;

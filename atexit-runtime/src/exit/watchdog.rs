@@ -1,6 +1,6 @@
 //! Watched execution: handlers run on a worker thread that the run's thread watches,
-//! when a time limit is in force (the handler timeout, the exit deadline) or when
-//! nothing can unwind (`panic = "abort"`).
+//! when a time limit is in force (the handler timeout, the exit deadline), when
+//! nothing can unwind (`panic = "abort"`), and for async handlers.
 //!
 //! A handler that overruns is abandoned together with its worker, and a new worker
 //! takes the rest, so the run's thread always gets control back. With
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::report;
 use crate::threads;
 
+use super::executor::Executor;
 use super::job::{Job, Subject};
 use super::limits::TIMEOUT;
 
@@ -64,7 +65,8 @@ impl Watchdog {
     /// deadline.
     #[inline]
     pub(super) fn execute(&mut self, job: Job) -> Executed {
-        let watched = cfg!(panic = "abort") || self.deadline.is_some() || TIMEOUT.is_set();
+        let watched =
+            cfg!(panic = "abort") || self.deadline.is_some() || TIMEOUT.is_set() || job.is_async();
         if !watched {
             job.run(self.trace);
             return Executed::Done;
@@ -251,6 +253,7 @@ impl Worker {
     fn serve(&'static self, trace: bool, finish_in_forked_child: fn() -> !) {
         let _in_run = threads::InRun::enter();
         THIS_WORKER.with(|this| this.set(Some(self)));
+        let mut executor = Executor::on_worker();
         let mut state = self.lock();
         loop {
             match mem::replace(&mut *state, WorkerState::Idle) {
@@ -258,7 +261,7 @@ impl Worker {
                     *state = WorkerState::Running(subject.clone());
                     self.changed.notify_all();
                     drop(state);
-                    call.run(&subject, trace);
+                    call.run(&subject, trace, &mut executor);
                     // A handler forked, and this is the child: its only thread is
                     // this worker, with no run's thread to report to.
                     if std::process::id() != self.process {

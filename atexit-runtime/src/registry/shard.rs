@@ -389,6 +389,7 @@ fn describe(payload: &Payload, priority: i32, location: &'static Location<'stati
         location.file(),
         location.line(),
         false,
+        payload.is_async(),
     )
 }
 
