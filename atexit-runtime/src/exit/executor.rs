@@ -22,10 +22,9 @@ pub(super) struct Executor {
 impl Executor {
     /// The executor of a watchdog worker.
     pub(super) fn on_worker() -> Self {
-        Executor {
-            on_worker: true,
-            ..Executor::default()
-        }
+        let mut executor = Executor::default();
+        executor.on_worker = true;
+        executor
     }
 
     /// Runs `future` to completion; `Err` if no runtime could be made for it.
