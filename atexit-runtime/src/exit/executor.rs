@@ -10,7 +10,6 @@
 use crate::payload::BoxFuture;
 
 /// A thread's means to run async handlers, made when first needed.
-#[derive(Default)]
 pub(super) struct Executor {
     #[cfg(feature = "tokio")]
     runtime: Option<tokio::runtime::Runtime>,
@@ -22,9 +21,20 @@ pub(super) struct Executor {
 impl Executor {
     /// The executor of a watchdog worker.
     pub(super) fn on_worker() -> Self {
-        let mut executor = Executor::default();
-        executor.on_worker = true;
-        executor
+        Executor::new(true)
+    }
+
+    /// The executor of a thread that is not a worker: it runs no async handler.
+    pub(super) fn elsewhere() -> Self {
+        Executor::new(false)
+    }
+
+    fn new(on_worker: bool) -> Self {
+        Executor {
+            #[cfg(feature = "tokio")]
+            runtime: None,
+            on_worker,
+        }
     }
 
     /// Runs `future` to completion; `Err` if no runtime could be made for it.

@@ -60,7 +60,7 @@ impl Job {
     /// Runs a handler that is not async on this thread and reports how it ended.
     pub(super) fn run(self, trace: bool) {
         let Job { subject, call } = self;
-        call.run(&subject, trace, &mut Executor::default());
+        call.run(&subject, trace, &mut Executor::elsewhere());
     }
 }
 
