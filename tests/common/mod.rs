@@ -30,6 +30,8 @@ pub fn example(name: &str) -> PathBuf {
         let status = Command::new(env!("CARGO"))
             .args(["build", "-q", "--workspace", "--examples"])
             .args(release.then_some("--release"))
+            // The features this test was built with, so that no example is stale.
+            .args(cfg!(feature = "tokio").then_some("--features=atexit/tokio"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo runs");
