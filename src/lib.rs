@@ -74,6 +74,16 @@
 //! They do not run on [`std::process::abort`], `libc::_exit`, SIGKILL, an uncaught
 //! signal, or a crash (a segmentation fault, a stack overflow): nothing runs then.
 //!
+//! # Async handlers
+//!
+//! With the `tokio` feature, `#[on_exit] async fn` and `register_async` register
+//! async cleanup (flushing an exporter, saying goodbye to a peer, finishing a file
+//! with `tokio::fs`). The exit run makes a current-thread tokio runtime on a thread of
+//! its own when it first needs one and runs each future to completion there, in exit
+//! order with the sync handlers, whichever way the process exits. A handler must not
+//! depend on the program's own runtime, which may be gone or stuck in the exiting
+//! thread by then.
+//!
 //! # Failures
 //!
 //! A handler that panics or returns `Err` is reported on stderr with its name,
@@ -167,9 +177,14 @@
 /// # }
 /// ```
 ///
+/// With the `tokio` feature, the function may be `async` (its future must be `Send`);
+/// it then runs to completion on a tokio runtime of the exit run's own, in exit order
+/// with the other handlers.
+///
 /// Misuse is a compile error that points at the offending tokens: arguments, a
-/// receiver, `async`, `unsafe`, generics, an unknown or repeated option, a priority
-/// that is not an `i32`, a return type other than `()` or `Result<(), E>`.
+/// receiver, `async` without the `tokio` feature, `unsafe`, generics, an unknown or
+/// repeated option, a priority that is not an `i32`, a return type other than `()` or
+/// `Result<(), E>`.
 pub use atexit_macros::on_exit;
 
 pub use atexit_runtime::{
