@@ -1,0 +1,18 @@
+//! A plugin: a shared library with `#[on_exit]` and dynamic handlers of its own,
+//! which a host loads with `dlopen` and unloads with `dlclose`. Its handlers must run
+//! when it is unloaded, and nothing of it may run after.
+
+#[atexit::on_exit]
+fn plugin_static() {
+    println!("plugin: static handler ran");
+}
+
+/// Called by the host after loading the plugin.
+#[no_mangle]
+pub extern "C" fn plugin_start() {
+    atexit::register(|| println!("plugin: dynamic handler ran"));
+    println!(
+        "plugin: started with {} handlers pending",
+        atexit::pending()
+    );
+}
