@@ -9,7 +9,9 @@
 
 use std::sync::Once;
 
-use crate::{exit, fork, report, threads};
+#[cfg(unix)]
+use crate::fork;
+use crate::{exit, report, threads};
 
 static INSTALL: Once = Once::new();
 
@@ -41,20 +43,49 @@ fn install() {
     if !exit_hook::install() {
         report::internal("could not install the exit hook: libc refused it");
     }
-    // SAFETY: the three callbacks are `extern "C" fn()`s that cannot unwind (they
-    // take or release locks, move values and store atomics) and live as long as the
-    // program.
-    let installed = unsafe {
-        libc::pthread_atfork(
-            Some(fork::before_fork),
-            Some(fork::after_fork_in_parent),
-            Some(fork::after_fork_in_child),
-        )
-    };
-    if installed != 0 {
-        report::internal("could not install the fork hooks: pthread_atfork failed");
+    #[cfg(unix)]
+    {
+        // SAFETY: the three callbacks are `extern "C" fn()`s that cannot unwind (they
+        // take or release locks, move values and store atomics) and live as long as
+        // the program.
+        let installed = unsafe {
+            libc::pthread_atfork(
+                Some(fork::before_fork),
+                Some(fork::after_fork_in_parent),
+                Some(fork::after_fork_in_child),
+            )
+        };
+        if installed != 0 {
+            report::internal("could not install the fork hooks: pthread_atfork failed");
+        }
     }
     exit::install_panic_hook();
+}
+
+/// Windows: `std::process::exit` calls `ExitProcess`, which skips the C runtime's
+/// `atexit` table. The loader calls every TLS callback with `DLL_PROCESS_DETACH`
+/// then, on every path out of the process, so one runs the handlers that nothing
+/// else has run. Wine does not make that call; `atexit::exit` is the path that always
+/// works.
+#[cfg(windows)]
+mod process_detach {
+    use std::ffi::c_void;
+
+    use windows_sys::Win32::System::SystemServices::DLL_PROCESS_DETACH;
+
+    use crate::exit;
+
+    /// Placed where the linker gathers TLS callbacks, as `std` does for its own.
+    #[used]
+    #[link_section = ".CRT$XLB"]
+    static ON_PROCESS_DETACH: unsafe extern "system" fn(*mut c_void, u32, *mut c_void) =
+        on_tls_event;
+
+    unsafe extern "system" fn on_tls_event(_: *mut c_void, reason: u32, _: *mut c_void) {
+        if reason == DLL_PROCESS_DETACH {
+            exit::at_process_detach();
+        }
+    }
 }
 
 /// The libc registration that runs the exit handlers.

@@ -27,6 +27,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod exit;
+#[cfg(unix)]
 mod fork;
 mod guard;
 mod info;
@@ -474,7 +475,10 @@ pub fn catch_signals() -> std::io::Result<()> {
 /// assert_eq!(atexit::adopt_inherited(), 0);
 /// ```
 pub fn adopt_inherited() -> usize {
-    fork::adopt_inherited()
+    #[cfg(unix)]
+    return fork::adopt_inherited();
+    #[cfg(not(unix))]
+    0
 }
 
 /// What the `#[on_exit]` attribute expands to. Not public API.

@@ -7,16 +7,30 @@ use std::fmt;
 use std::fs::File;
 use std::io::Write;
 use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
 
 /// Writes `atexit: {message}` and a newline to stderr in one `write` where the line
 /// fits. Errors are ignored: there is nowhere left to report them.
 pub(crate) fn line(message: fmt::Arguments<'_>) {
     let line = format!("atexit: {message}\n");
-    // SAFETY: descriptor 2 is the process's stderr for as long as it runs; the
-    // `ManuallyDrop` keeps this borrowed `File` from closing it.
-    let stderr = ManuallyDrop::new(unsafe { File::from_raw_fd(libc::STDERR_FILENO) });
-    let _ = (&*stderr).write_all(line.as_bytes());
+    let _ = (&*stderr()).write_all(line.as_bytes());
+}
+
+/// The process's stderr as a `File` that does not close it when dropped.
+fn stderr() -> ManuallyDrop<File> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        // SAFETY: the descriptor is the process's stderr, open as long as it runs;
+        // `ManuallyDrop` keeps this borrowed `File` from closing it.
+        ManuallyDrop::new(unsafe { File::from_raw_fd(std::io::stderr().as_raw_fd()) })
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::io::{AsRawHandle, FromRawHandle};
+        // SAFETY: the handle is the process's stderr, open as long as it runs;
+        // `ManuallyDrop` keeps this borrowed `File` from closing it.
+        ManuallyDrop::new(unsafe { File::from_raw_handle(std::io::stderr().as_raw_handle()) })
+    }
 }
 
 /// A failure of the runtime itself, as opposed to a handler's.

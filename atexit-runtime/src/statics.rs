@@ -264,18 +264,21 @@ pub(crate) fn disable_all() -> usize {
         .count()
 }
 
+#[cfg(unix)]
 /// Called before `fork()`: sorted now if not yet, so that a child never inherits the
 /// sort half done by a thread that does not exist there.
 pub(crate) fn before_fork() {
     exit_order();
 }
 
+#[cfg(unix)]
 /// Called in a forked child: the handlers belong to the parent from now on.
 pub(crate) fn after_fork_in_child() {
     OWNED_BY_PARENT.store(OWNED.load(Ordering::Relaxed), Ordering::Relaxed);
     OWNED.store(false, Ordering::Release);
 }
 
+#[cfg(unix)]
 /// Called by `adopt_inherited`: takes back what the parent owned; returns how many
 /// pending handlers that gave this process.
 pub(crate) fn adopt() -> usize {

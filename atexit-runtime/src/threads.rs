@@ -122,6 +122,7 @@ pub(crate) fn park_forever() -> ! {
     }
 }
 
+#[cfg(unix)]
 /// Called in a forked child: the parent's other threads, and what they were running,
 /// do not exist here. This thread's own handlers still count.
 pub(crate) fn after_fork_in_child() {

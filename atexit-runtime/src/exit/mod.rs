@@ -109,6 +109,35 @@ pub(crate) fn for_signal(signal: i32) {
     }
 }
 
+/// Windows calls this when a console event caught by `catch_signals` arrives, on a
+/// thread of its own; the caller then ends the process. For a closed window, a logoff
+/// or a shutdown, Windows ends it itself about five seconds later: the run gets a
+/// deadline a little shorter unless the program set one.
+#[cfg(all(windows, feature = "signals"))]
+pub(crate) fn for_console_event(signal: i32, closing: bool) {
+    if claim(Owner::Signal) {
+        let deadline = match DEADLINE.get() {
+            limits::Setting::Unset if closing => Some(Duration::from_millis(4500)),
+            setting => setting.duration(),
+        };
+        run_to_the_end(ExitReason::Signal(signal), deadline);
+    }
+}
+
+/// Windows: the process is going away (`ExitProcess`, after `std::process::exit`
+/// say) and nothing ran the handlers. Every other thread is gone and the loader lock
+/// is held, so no thread may be started: the handlers run here, one after the other,
+/// with no timeout, no deadline and no async handler, and nothing waits for others.
+#[cfg(windows)]
+pub(crate) fn at_process_detach() {
+    if !claim(Owner::ProcessExit) {
+        return;
+    }
+    reason::set(ExitReason::ExitStatusUnknown);
+    trace_start();
+    let _ = std::panic::catch_unwind(|| run::run_pending_without_threads());
+}
+
 /// A thread panicked and nothing can unwind: runs the handlers on it, within a
 /// deadline. The process aborts when this returns.
 #[cfg(panic = "abort")]
@@ -239,6 +268,7 @@ fn wait_for_handlers_elsewhere(deadline: Option<Instant>) {
     }
 }
 
+#[cfg(unix)]
 /// Called in a forked child: the parent's exit, if it had begun, is not the child's.
 pub(crate) fn after_fork_in_child() {
     OWNER.store(Owner::Nobody as u8, Ordering::SeqCst);

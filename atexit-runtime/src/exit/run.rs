@@ -28,6 +28,17 @@ pub(super) enum RunEnd {
 /// Runs every pending handler, in exit order, until none is left, including those
 /// registered meanwhile, or until `deadline`.
 pub(super) fn run_pending(deadline: Option<Instant>) -> RunEnd {
+    run(deadline, true)
+}
+
+/// Runs every pending handler on this thread, starting none: where no thread may
+/// start. Async handlers, which need one, are reported and skipped.
+#[cfg(windows)]
+pub(super) fn run_pending_without_threads() -> RunEnd {
+    run(None, false)
+}
+
+fn run(deadline: Option<Instant>, may_start_threads: bool) -> RunEnd {
     let _in_run = InRun::enter();
     // The run counts as a handler in flight from before its first handler leaves the
     // registry until its last is done (or abandoned), so that an exit on another
@@ -59,6 +70,17 @@ pub(super) fn run_pending(deadline: Option<Instant>) -> RunEnd {
         } else {
             continue;
         };
+        if !may_start_threads {
+            if job.is_async() {
+                report::line(format_args!(
+                    "skipped async handler {}: no thread can run it while the process detaches",
+                    job.subject.info().label()
+                ));
+            } else {
+                job.run(report::trace_enabled());
+            }
+            continue;
+        }
         let executed = if deadline_passed(watchdog.deadline()) {
             report_skipped(&[job.subject.info()]);
             Executed::DeadlinePassed

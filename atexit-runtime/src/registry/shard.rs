@@ -307,6 +307,7 @@ impl Shard {
         }
     }
 
+    #[cfg(unix)]
     /// In a forked child: everything pending is the parent's now. What the parent
     /// had inherited and not adopted stays as it is: never run, never dropped, since
     /// its destructors could undo an ancestor's work.
@@ -314,6 +315,7 @@ impl Shard {
         self.inherited = std::mem::take(&mut self.live);
     }
 
+    #[cfg(unix)]
     /// Makes the inherited handlers this process's own; returns how many.
     pub(super) fn adopt(&mut self) -> usize {
         let adopted = std::mem::take(&mut self.inherited);

@@ -1,5 +1,5 @@
-//! `catch_signals`: run the exit handlers on SIGINT, SIGTERM, SIGHUP and SIGQUIT, then
-//! die by the same signal.
+//! `catch_signals` on Unix: run the exit handlers on SIGINT, SIGTERM, SIGHUP and
+//! SIGQUIT, then die by the same signal.
 //!
 //! signal-hook does the signal-safe part. Its iterator wakes a normal thread, which
 //! runs the handlers; before it, one action of ours per signal decides whether the
