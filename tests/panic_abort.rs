@@ -186,3 +186,75 @@ fn a_hook_set_by_the_program_that_calls_on_panic_keeps_the_handlers_running() {
     );
     assert_eq!(run.signal(), Some(SIGABRT));
 }
+
+#[test]
+fn a_hook_that_chains_and_calls_on_panic_runs_the_handlers_once_then_aborts() {
+    let (run, _) = run_abort("chained-hook", &[]);
+    assert_eq!(
+        run.lines(),
+        [
+            "newest handler ran",
+            "oldest handler ran, reason Some(Panic)",
+            "static handler ran"
+        ],
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.signal(), Some(SIGABRT));
+}
+
+#[test]
+fn after_a_handler_panics_holding_a_lock_the_rest_of_the_run_is_bounded() {
+    let (run, took) = run_abort("handler-panic-holding-lock", &[]);
+    assert_eq!(run.lines(), ["newest handler ran"], "{}", run.stderr);
+    let reports = run.reports();
+    assert!(
+        reports[0].ends_with("panicked: panics holding the lock"),
+        "{reports:?}"
+    );
+    assert!(
+        reports[1].ends_with("did not finish before the exit deadline; abandoned it"),
+        "{reports:?}"
+    );
+    assert_eq!(run.code(), Some(3), "the status it was exiting with");
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(30),
+        "took {took:?}"
+    );
+}
+
+#[test]
+fn a_thread_that_panics_during_the_exit_aborts_the_process() {
+    let (run, took) = run_abort("helper-panic", &[]);
+    assert_eq!(run.lines(), ["newest handler ran"], "{}", run.stderr);
+    assert!(run.stderr.contains("a helper panics"), "{}", run.stderr);
+    assert_eq!(run.signal(), Some(SIGABRT));
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn after_a_panic_atexit_exit_does_not_change_the_reason() {
+    let (run, _) = run_abort("panic-then-exit", &[]);
+    assert_eq!(
+        run.lines(),
+        [
+            "newest handler ran",
+            "exiting handler sees Some(Panic)",
+            "oldest handler ran, reason Some(Panic)",
+            "static handler ran"
+        ],
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.signal(), Some(SIGABRT));
+}
+
+#[test]
+fn a_child_forked_by_a_handler_exits_with_the_code_it_asks_for() {
+    let (run, took) = run_abort("fork-in-handler", &[]);
+    let lines = run.lines();
+    assert!(lines.contains(&"child: exiting with 4"), "{}", run.stderr);
+    assert!(lines.contains(&"parent: child exited with 4"), "{lines:?}");
+    assert_eq!(run.code(), Some(3));
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}

@@ -336,3 +336,42 @@ fn handlers_lists_the_pending_handlers_in_the_order_the_exit_runs_them() {
     assert_eq!(ran, expected);
     run.assert_quiet();
 }
+
+#[test]
+fn a_handler_registered_by_a_guard_closure_the_exit_waits_for_still_runs() {
+    let run = run_bounded(
+        command("explicit_run").arg("guard-registers-late"),
+        Duration::from_secs(20),
+    );
+    assert_eq!(
+        run.lines(),
+        [
+            "main returns",
+            "static handler ran",
+            "guard closure registered a follow-up",
+            "follow-up handler ran"
+        ]
+    );
+    assert_eq!(run.code(), Some(0));
+    run.assert_quiet();
+}
+
+#[test]
+fn overlapping_early_runs_each_see_the_explicit_reason() {
+    let run = run_bounded(
+        command("explicit_run").arg("overlap-reason"),
+        Duration::from_secs(20),
+    );
+    let mut lines = run.lines();
+    assert_eq!(lines.pop(), Some("after the runs: None"));
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            "first sees Some(Explicit)",
+            "second sees Some(Explicit)",
+            "static handler ran"
+        ]
+    );
+    run.assert_quiet();
+}

@@ -283,7 +283,7 @@ pub fn clear() -> usize {
 /// assert_eq!(atexit::pending(), before);
 /// ```
 pub fn pending() -> usize {
-    registry::pending() + statics::pending()
+    pending::count()
 }
 
 /// The pending handlers, in the order they will run.
@@ -314,9 +314,12 @@ pub fn handlers() -> Vec<HandlerInfo> {
 /// abandoned no longer changes anything. `std::process::exit` inside a handler
 /// aborts the process instead and loses every remaining handler.
 ///
-/// Ending a thread early needs unwinding: with `panic = "abort"` it aborts. In a run
-/// started by a signal caught with [`catch_signals`], the process dies by that signal
-/// whatever code a handler asks for.
+/// With `panic = "abort"` nothing unwinds: the calling handler ends without its
+/// locals being dropped and the run goes on, and another thread calling it during the
+/// run stops for good, so that a handler joining that thread waits until the handler
+/// timeout or the exit deadline abandons it. In a run started by a signal caught with
+/// [`catch_signals`], or by a panic, the process ends that way whatever code a
+/// handler asks for.
 ///
 /// ```no_run
 /// atexit::register(|| {

@@ -5,6 +5,11 @@ use crate::info::HandlerInfo;
 use crate::registry;
 use crate::statics;
 
+/// How many handlers are pending.
+pub(crate) fn count() -> usize {
+    registry::pending() + statics::pending()
+}
+
 /// The pending handlers in the order they will run.
 pub(crate) fn in_exit_order() -> Vec<HandlerInfo> {
     let declared = statics::owned_in_exit_order()

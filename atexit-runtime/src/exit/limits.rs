@@ -6,6 +6,11 @@ use std::time::Duration;
 
 use crate::report;
 
+/// How long an exit after a panic may take when the program set no deadline, with
+/// `panic = "abort"`: the panic may have left a lock held that a handler waits for.
+#[cfg_attr(not(panic = "abort"), allow(dead_code))]
+pub(super) const DEADLINE_AFTER_PANIC: Duration = Duration::from_secs(10);
+
 /// `set_handler_timeout` and `ATEXIT_TIMEOUT_MS`.
 pub(super) static TIMEOUT: Limit = Limit::new("ATEXIT_TIMEOUT_MS");
 /// `set_exit_deadline` and `ATEXIT_DEADLINE_MS`.

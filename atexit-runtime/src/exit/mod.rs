@@ -47,11 +47,6 @@ enum Owner {
 
 static OWNER: AtomicU8 = AtomicU8::new(Owner::Nobody as u8);
 
-/// How long an exit after a panic may take when the program set no deadline: the
-/// panic may have left a lock held that a handler waits for.
-#[cfg_attr(not(panic = "abort"), allow(dead_code))]
-const DEADLINE_AFTER_PANIC: Duration = Duration::from_secs(10);
-
 /// Makes `owner` the owner of the exit; false if someone else already is.
 fn claim(owner: Owner) -> bool {
     OWNER
@@ -143,11 +138,12 @@ pub(crate) fn at_process_detach() {
 #[cfg(panic = "abort")]
 fn run_after_panic() {
     if !claim(Owner::Panic) {
-        // Another run owns the exit; it ends the process.
-        threads::park_forever();
+        // Another run owns the exit: this panic ends the process now, as a crash
+        // during the exit would.
+        return;
     }
     let deadline = match DEADLINE.get() {
-        limits::Setting::Unset => Some(DEADLINE_AFTER_PANIC),
+        limits::Setting::Unset => Some(limits::DEADLINE_AFTER_PANIC),
         setting => setting.duration(),
     };
     run_to_the_end(ExitReason::Panic, deadline);
@@ -156,12 +152,10 @@ fn run_after_panic() {
 /// `atexit::run_exit_handlers`.
 pub(crate) fn run_explicitly() {
     let nested = threads::is_running_handlers();
-    let explicit = reason::set_explicit();
+    reason::explicit_run_begins();
     trace_start();
     let end = run::run_pending(None);
-    if explicit {
-        reason::clear_explicit();
-    }
+    reason::explicit_run_ends();
     if end == RunEnd::HandlerPanicked {
         report::line(format_args!(
             "a handler panicked in run_exit_handlers() and nothing can unwind to its caller; aborting"
@@ -212,14 +206,20 @@ fn run_to_the_end(reason: ExitReason, deadline: Option<Duration>) -> RunEnd {
     reason::set(reason);
     trace_start();
     let deadline = deadline.and_then(|deadline| Instant::now().checked_add(deadline));
-    let end = std::panic::catch_unwind(|| run::run_pending(deadline)).unwrap_or_else(|_| {
-        report::internal("the exit run itself panicked; handlers may have been skipped");
-        RunEnd::Completed
-    });
-    if end != RunEnd::DeadlinePassed {
+    loop {
+        let end = std::panic::catch_unwind(|| run::run_pending(deadline)).unwrap_or_else(|_| {
+            report::internal("the exit run itself panicked; handlers may have been skipped");
+            RunEnd::Completed
+        });
+        if end == RunEnd::DeadlinePassed {
+            return end;
+        }
         wait_for_handlers_elsewhere(deadline);
+        // What those handlers registered meanwhile runs too.
+        if crate::pending::count() == 0 {
+            return end;
+        }
     }
-    end
 }
 
 /// Ends the process with `code`, from inside the libc exit hook.

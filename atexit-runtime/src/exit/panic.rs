@@ -15,7 +15,8 @@ use crate::threads;
 static MAIN_PANICKED: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
-    /// Set while this thread is in `on_panic`, so that a program whose own hook
+    /// Set while this thread is in `on_panic`, and with `panic = "abort"` for good
+    /// (the thread never goes on after its panic), so that a program whose own hook
     /// calls `on_panic` and chains to the runtime's does not run it twice.
     static IN_ON_PANIC: Cell<bool> = const { Cell::new(false) };
 }
@@ -40,8 +41,10 @@ pub(crate) fn on_panic(info: &PanicHookInfo<'_>) {
     #[cfg(panic = "abort")]
     without_unwinding::after_panic(info);
     #[cfg(not(panic = "abort"))]
-    let _ = info;
-    IN_ON_PANIC.with(|busy| busy.set(false));
+    {
+        let _ = info;
+        IN_ON_PANIC.with(|busy| busy.set(false));
+    }
 }
 
 /// Whether the main thread panicked: with status 101, the exit is a panic's.

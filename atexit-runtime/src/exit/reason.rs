@@ -2,7 +2,7 @@
 //! [`exit_reason`](crate::exit_reason).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Why the exit handlers are running, as [`exit_reason`](crate::exit_reason) tells a
 /// handler.
@@ -89,37 +89,42 @@ pub(super) fn set(reason: ExitReason) {
     REASON.store(reason.pack(), Ordering::SeqCst);
 }
 
-/// Sets the reason of an explicit run unless the process is already exiting;
-/// returns whether it did, so that the run clears it when it ends.
-pub(super) fn set_explicit() -> bool {
-    REASON
-        .compare_exchange(
-            NONE,
-            ExitReason::Explicit.pack(),
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-        )
-        .is_ok()
-}
+/// Explicit runs going on: the reason is `Explicit` while there is one, unless the
+/// process is exiting.
+static EXPLICIT_RUNS: AtomicUsize = AtomicUsize::new(0);
 
-pub(super) fn clear_explicit() {
+/// An explicit run begins.
+pub(super) fn explicit_run_begins() {
+    EXPLICIT_RUNS.fetch_add(1, Ordering::SeqCst);
     let _ = REASON.compare_exchange(
-        ExitReason::Explicit.pack(),
         NONE,
+        ExitReason::Explicit.pack(),
         Ordering::SeqCst,
         Ordering::SeqCst,
     );
 }
 
+/// An explicit run ended: the last one clears the reason it set.
+pub(super) fn explicit_run_ends() {
+    if EXPLICIT_RUNS.fetch_sub(1, Ordering::SeqCst) == 1 {
+        let _ = REASON.compare_exchange(
+            ExitReason::Explicit.pack(),
+            NONE,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
+}
+
 /// `atexit::exit(code)` was called in a handler: the handlers after it see
-/// `Exit(code)`, unless a signal ends the process whatever the code.
+/// `Exit(code)`, unless a signal or a panic ends the process whatever the code.
 pub(super) fn exit_requested(code: i32) {
     let _ =
         REASON.fetch_update(
             Ordering::SeqCst,
             Ordering::SeqCst,
             |packed| match ExitReason::unpack(packed) {
-                Some(ExitReason::Signal(_)) => None,
+                Some(ExitReason::Signal(_) | ExitReason::Panic) => None,
                 _ => Some(ExitReason::Exit(code).pack()),
             },
         );

@@ -113,9 +113,13 @@ fn report_skipped(skipped: &[crate::info::HandlerInfo]) {
 }
 
 /// A handler forked on a watchdog worker, and this is the child: the worker is its
-/// only thread. It runs what the child owns and exits itself.
-fn finish_in_forked_child() -> ! {
+/// only thread. It runs what the child owns and exits itself, or aborts if the handler
+/// panicked where nothing could unwind.
+fn finish_in_forked_child(panicked: bool) -> ! {
     run_pending(None);
+    if panicked {
+        std::process::abort();
+    }
     // The parent's exit status is not known here; a handler may have asked for one.
     let code = request::take().unwrap_or(0);
     // SAFETY: `exit` may be called from any thread; in this child no other thread

@@ -21,7 +21,7 @@ use crate::threads;
 
 use super::executor::Executor;
 use super::job::{Job, Subject};
-use super::limits::TIMEOUT;
+use super::limits::{Setting, DEADLINE, DEADLINE_AFTER_PANIC, TIMEOUT};
 
 /// How a job ended, for the run.
 pub(super) enum Executed {
@@ -36,8 +36,9 @@ pub(super) struct Watchdog {
     trace: bool,
     worker: Option<&'static Worker>,
     deadline: Option<Instant>,
-    /// What a worker does when it finds itself the only thread of a forked child.
-    finish_in_forked_child: fn() -> !,
+    /// What a worker does when it finds itself the only thread of a forked child,
+    /// told whether its handler panicked.
+    finish_in_forked_child: fn(bool) -> !,
     /// Whether a handler panicked where nothing could unwind.
     pub(super) handler_panicked: bool,
 }
@@ -46,7 +47,7 @@ impl Watchdog {
     pub(super) fn new(
         trace: bool,
         deadline: Option<Instant>,
-        finish_in_forked_child: fn() -> !,
+        finish_in_forked_child: fn(bool) -> !,
     ) -> Self {
         Watchdog {
             trace,
@@ -112,8 +113,12 @@ impl Watchdog {
                     return Executed::Done;
                 }
                 WorkerState::Ended { panicked } => {
-                    // The worker stopped for good inside the handler.
+                    // The worker stopped for good inside the handler, keeping what it
+                    // held: the rest of the run is bounded, as after any panic.
                     self.handler_panicked |= panicked;
+                    if panicked && self.deadline.is_none() && DEADLINE.get() == Setting::Unset {
+                        self.deadline = Instant::now().checked_add(DEADLINE_AFTER_PANIC);
+                    }
                     return Executed::Done;
                 }
                 _ => {}
@@ -169,6 +174,7 @@ pub(super) struct Worker {
     abandoned: AtomicBool,
     /// The process that started the worker; see `serve`.
     process: u32,
+    finish_in_forked_child: fn(bool) -> !,
 }
 
 enum WorkerState {
@@ -197,17 +203,27 @@ pub(super) fn this_worker() -> Option<&'static Worker> {
 }
 
 impl Worker {
-    fn spawn(trace: bool, finish_in_forked_child: fn() -> !) -> std::io::Result<&'static Worker> {
+    fn spawn(
+        trace: bool,
+        finish_in_forked_child: fn(bool) -> !,
+    ) -> std::io::Result<&'static Worker> {
         let worker: &'static Worker = Box::leak(Box::new(Worker {
             state: Mutex::new(WorkerState::Idle),
             changed: Condvar::new(),
             abandoned: AtomicBool::new(false),
             process: std::process::id(),
+            finish_in_forked_child,
         }));
         thread::Builder::new()
             .name("atexit-watchdog".into())
-            .spawn(move || worker.serve(trace, finish_in_forked_child))?;
+            .spawn(move || worker.serve(trace))?;
         Ok(worker)
+    }
+
+    /// Whether this is a forked child of the process that started the worker: its
+    /// only thread is this worker, with no run's thread to report to.
+    fn in_forked_child(&self) -> bool {
+        std::process::id() != self.process
     }
 
     /// The worker's state. Its lock is never held while a handler runs, so it is
@@ -241,6 +257,9 @@ impl Worker {
     /// `atexit::exit` with `panic = "abort"`): tells the watchdog, and stops.
     #[cfg(panic = "abort")]
     pub(super) fn end_handler(&self, panicked: bool) -> ! {
+        if self.in_forked_child() {
+            (self.finish_in_forked_child)(panicked);
+        }
         let mut state = self.lock();
         if matches!(*state, WorkerState::Running(_)) {
             *state = WorkerState::Ended { panicked };
@@ -250,7 +269,7 @@ impl Worker {
         threads::park_forever()
     }
 
-    fn serve(&'static self, trace: bool, finish_in_forked_child: fn() -> !) {
+    fn serve(&'static self, trace: bool) {
         let _in_run = threads::InRun::enter();
         THIS_WORKER.with(|this| this.set(Some(self)));
         let mut executor = Executor::on_worker();
@@ -262,10 +281,8 @@ impl Worker {
                     self.changed.notify_all();
                     drop(state);
                     call.run(&subject, trace, &mut executor);
-                    // A handler forked, and this is the child: its only thread is
-                    // this worker, with no run's thread to report to.
-                    if std::process::id() != self.process {
-                        finish_in_forked_child();
+                    if self.in_forked_child() {
+                        (self.finish_in_forked_child)(false);
                     }
                     state = self.lock();
                     if matches!(*state, WorkerState::Released) {

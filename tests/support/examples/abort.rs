@@ -12,7 +12,16 @@
 //!   run, then the process aborts;
 //! - `lock-held`: `main` panics holding a lock a handler needs: the run ends at the
 //!   deadline (10 s unless `ATEXIT_DEADLINE_MS` says otherwise);
-//! - `own-hook`: the program replaces the panic hook and calls `atexit::on_panic`.
+//! - `own-hook`: the program replaces the panic hook and calls `atexit::on_panic`;
+//! - `chained-hook`: the same, chaining to the hook it replaced as well;
+//! - `handler-panic-holding-lock`: a handler panics holding a lock the next needs:
+//!   the rest of the run is bounded as after any panic;
+//! - `helper-panic`: during the exit, a thread a handler started panics: the process
+//!   aborts;
+//! - `panic-then-exit`: in the run after a panic, a handler calls `atexit::exit(3)`:
+//!   the later handlers still see `Panic`, and the process aborts;
+//! - `fork-in-handler`: a handler forks; the child calls `atexit::exit(4)` in it and
+//!   exits with 4.
 
 use std::sync::Mutex;
 
@@ -62,6 +71,50 @@ fn main() {
                 atexit::on_panic(info);
             }));
         }
+        "chained-hook" => {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                previous(info);
+                atexit::on_panic(info);
+            }));
+        }
+        "handler-panic-holding-lock" => {
+            atexit::register(|| {
+                let _shared = SHARED.lock();
+                println!("never printed: the lock is held");
+            });
+            atexit::register(|| {
+                let _shared = SHARED.lock();
+                panic!("panics holding the lock");
+            });
+        }
+        "helper-panic" => {
+            atexit::register(|| {
+                let _ = std::thread::spawn(|| panic!("a helper panics")).join();
+                println!("never printed: the process aborted");
+            });
+        }
+        "panic-then-exit" => {
+            atexit::register(|| {
+                println!("exiting handler sees {:?}", atexit::exit_reason());
+                atexit::exit(3);
+            });
+        }
+        "fork-in-handler" => {
+            atexit::register(|| {
+                // SAFETY: the child only prints and calls `atexit::exit`, which ends
+                // the handler and exits.
+                let child = unsafe { libc::fork() };
+                if child == 0 {
+                    println!("child: exiting with 4");
+                    atexit::exit(4);
+                }
+                let mut status = 0;
+                // SAFETY: `child` is our child and `status` a valid place to write.
+                unsafe { libc::waitpid(child, &mut status, 0) };
+                println!("parent: child exited with {}", libc::WEXITSTATUS(status));
+            });
+        }
         _ => panic!("unknown mode {mode:?}"),
     }
     atexit::register(|| println!("newest handler ran"));
@@ -70,7 +123,11 @@ fn main() {
             let _ = std::thread::spawn(|| panic!("a thread panics")).join();
             unreachable!("the panic aborts the process");
         }
-        "handler-panic" | "handler-exit" => std::process::exit(3),
+        "handler-panic"
+        | "handler-exit"
+        | "handler-panic-holding-lock"
+        | "helper-panic"
+        | "fork-in-handler" => std::process::exit(3),
         "explicit-panic" => {
             atexit::run_exit_handlers();
             unreachable!("the panic in the early run aborts the process");

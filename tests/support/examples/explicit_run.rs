@@ -14,7 +14,10 @@
 //! - `guard-exit`: a guard closure on another thread calls `atexit::exit(7)` while
 //!   the process exits: the code counts, and the closure's thread unwinds;
 //! - `guard-blocked`: a guard closure on another thread never finishes once the
-//!   process exits: the exit waits a bounded time for it, then ends.
+//!   process exits: the exit waits a bounded time for it, then ends;
+//! - `guard-registers-late`: a guard closure the exit waits for registers a handler:
+//!   it runs too;
+//! - `overlap-reason`: two early runs overlap: each handler sees `Explicit`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -101,6 +104,31 @@ fn main() {
             });
             std::thread::sleep(std::time::Duration::from_millis(20));
             println!("main returns");
+        }
+        "guard-registers-late" => {
+            std::thread::spawn(|| {
+                let _guard = atexit::guard(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    atexit::register(|| println!("follow-up handler ran"));
+                    println!("guard closure registered a follow-up");
+                });
+            });
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            println!("main returns");
+        }
+        "overlap-reason" => {
+            for (name, millis) in [("first", 300), ("second", 100)] {
+                atexit::register(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(millis));
+                    println!("{name} sees {:?}", atexit::exit_reason());
+                });
+            }
+            let early = std::thread::spawn(atexit::run_exit_handlers);
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            let overlapping = std::thread::spawn(atexit::run_exit_handlers);
+            early.join().unwrap();
+            overlapping.join().unwrap();
+            println!("after the runs: {:?}", atexit::exit_reason());
         }
         _ => panic!("unknown mode {mode:?}"),
     }
