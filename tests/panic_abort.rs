@@ -44,19 +44,20 @@ fn run_abort(mode: &str, env: &[(&str, &str)]) -> (Run, Duration) {
 
 const SIGABRT: i32 = 6;
 
+/// What the fixture prints when all three of its usual handlers run, the oldest
+/// seeing `reason`.
+fn every_handler_ran(reason: &str) -> [String; 3] {
+    [
+        "newest handler ran".to_owned(),
+        format!("oldest handler ran, reason Some({reason})"),
+        "static handler ran".to_owned(),
+    ]
+}
+
 #[test]
 fn a_panic_in_main_runs_the_handlers_then_aborts() {
     let (run, _) = run_abort("main-panic", &[]);
-    assert_eq!(
-        run.lines(),
-        [
-            "newest handler ran",
-            "oldest handler ran, reason Some(Panic)",
-            "static handler ran"
-        ],
-        "{}",
-        run.stderr
-    );
+    assert_eq!(run.lines(), every_handler_ran("Panic"), "{}", run.stderr);
     assert!(run.stderr.contains("main panics"), "{}", run.stderr);
     assert_eq!(run.signal(), Some(SIGABRT));
 }
@@ -64,16 +65,7 @@ fn a_panic_in_main_runs_the_handlers_then_aborts() {
 #[test]
 fn a_panic_in_another_thread_runs_the_handlers_then_aborts() {
     let (run, _) = run_abort("thread-panic", &[]);
-    assert_eq!(
-        run.lines(),
-        [
-            "newest handler ran",
-            "oldest handler ran, reason Some(Panic)",
-            "static handler ran"
-        ],
-        "{}",
-        run.stderr
-    );
+    assert_eq!(run.lines(), every_handler_ran("Panic"), "{}", run.stderr);
     assert!(run.stderr.contains("a thread panics"), "{}", run.stderr);
     assert_eq!(run.signal(), Some(SIGABRT));
 }
@@ -81,16 +73,7 @@ fn a_panic_in_another_thread_runs_the_handlers_then_aborts() {
 #[test]
 fn a_panicking_handler_is_reported_the_rest_run_and_the_status_is_kept() {
     let (run, _) = run_abort("handler-panic", &[]);
-    assert_eq!(
-        run.lines(),
-        [
-            "newest handler ran",
-            "oldest handler ran, reason Some(Exit(3))",
-            "static handler ran"
-        ],
-        "{}",
-        run.stderr
-    );
+    assert_eq!(run.lines(), every_handler_ran("Exit(3)"), "{}", run.stderr);
     let reports = run.reports();
     assert_eq!(reports.len(), 1, "{}", run.stderr);
     assert!(
@@ -123,16 +106,7 @@ fn atexit_exit_in_a_handler_runs_the_rest_and_exits_with_its_code() {
 #[test]
 fn a_panic_in_an_early_run_is_reported_the_rest_run_then_the_process_aborts() {
     let (run, _) = run_abort("explicit-panic", &[]);
-    assert_eq!(
-        run.lines(),
-        [
-            "newest handler ran",
-            "oldest handler ran, reason Some(Explicit)",
-            "static handler ran"
-        ],
-        "{}",
-        run.stderr
-    );
+    assert_eq!(run.lines(), every_handler_ran("Explicit"), "{}", run.stderr);
     let reports = run.reports();
     assert!(
         reports[0].ends_with("panicked: handler fails"),
@@ -174,32 +148,14 @@ fn after_a_panic_the_default_deadline_is_ten_seconds() {
 fn a_hook_set_by_the_program_that_calls_on_panic_keeps_the_handlers_running() {
     let (run, _) = run_abort("own-hook", &[]);
     assert!(run.stderr.contains("my hook: "), "{}", run.stderr);
-    assert_eq!(
-        run.lines(),
-        [
-            "newest handler ran",
-            "oldest handler ran, reason Some(Panic)",
-            "static handler ran"
-        ],
-        "{}",
-        run.stderr
-    );
+    assert_eq!(run.lines(), every_handler_ran("Panic"), "{}", run.stderr);
     assert_eq!(run.signal(), Some(SIGABRT));
 }
 
 #[test]
 fn a_hook_that_chains_and_calls_on_panic_runs_the_handlers_once_then_aborts() {
     let (run, _) = run_abort("chained-hook", &[]);
-    assert_eq!(
-        run.lines(),
-        [
-            "newest handler ran",
-            "oldest handler ran, reason Some(Panic)",
-            "static handler ran"
-        ],
-        "{}",
-        run.stderr
-    );
+    assert_eq!(run.lines(), every_handler_ran("Panic"), "{}", run.stderr);
     assert_eq!(run.signal(), Some(SIGABRT));
 }
 

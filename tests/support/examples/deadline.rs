@@ -3,9 +3,9 @@
 //!
 //! Usage: `deadline MODE`:
 //! - `slow`: a handler sleeps 5 s; the deadline comes from `ATEXIT_DEADLINE_MS`;
-//! - `api`: the same, with the deadline set by `set_exit_deadline(300 ms)`;
+//! - `api`: the same, with the deadline set by `set_exit_deadline(1 s)`;
 //! - `many-slow`: six handlers sleep 1 s each under a 100 ms handler timeout and a
-//!   450 ms deadline;
+//!   650 ms deadline;
 //! - `signal`: like `slow`, in a run started by SIGTERM;
 //! - `quick`: every handler is quick; the exit ends normally;
 //! - `explicit`: a 400 ms handler run by `run_exit_handlers` under a 100 ms deadline
@@ -24,7 +24,7 @@ fn main() {
     match mode.as_str() {
         "slow" | "api" | "signal" => {
             if mode == "api" {
-                atexit::set_exit_deadline(Some(Duration::from_millis(300)));
+                atexit::set_exit_deadline(Some(Duration::from_millis(1000)));
             }
             atexit::register(|| {
                 println!("slow handler started");
@@ -34,7 +34,7 @@ fn main() {
         }
         "many-slow" => {
             atexit::set_handler_timeout(Some(Duration::from_millis(100)));
-            atexit::set_exit_deadline(Some(Duration::from_millis(450)));
+            atexit::set_exit_deadline(Some(Duration::from_millis(650)));
             for _ in 0..6 {
                 atexit::register(|| std::thread::sleep(Duration::from_secs(1)));
             }
@@ -54,7 +54,7 @@ fn main() {
     atexit::register(|| println!("newest handler ran"));
     if mode == "signal" {
         atexit::catch_signals().expect("signal handlers installed");
-        atexit::set_exit_deadline(Some(Duration::from_millis(300)));
+        atexit::set_exit_deadline(Some(Duration::from_millis(1000)));
         // SAFETY: `raise` has no preconditions.
         unsafe { libc::raise(libc::SIGTERM) };
         std::thread::sleep(Duration::from_secs(30));
