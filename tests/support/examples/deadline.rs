@@ -5,7 +5,7 @@
 //! - `slow`: a handler sleeps 5 s; the deadline comes from `ATEXIT_DEADLINE_MS`;
 //! - `api`: the same, with the deadline set by `set_exit_deadline(1 s)`;
 //! - `many-slow`: six handlers sleep 1 s each under a 100 ms handler timeout and a
-//!   650 ms deadline;
+//!   350 ms deadline;
 //! - `signal`: like `slow`, in a run started by SIGTERM;
 //! - `quick`: every handler is quick; the exit ends normally;
 //! - `explicit`: a 400 ms handler run by `run_exit_handlers` under a 100 ms deadline
@@ -34,7 +34,7 @@ fn main() {
         }
         "many-slow" => {
             atexit::set_handler_timeout(Some(Duration::from_millis(100)));
-            atexit::set_exit_deadline(Some(Duration::from_millis(650)));
+            atexit::set_exit_deadline(Some(Duration::from_millis(350)));
             for _ in 0..6 {
                 atexit::register(|| std::thread::sleep(Duration::from_secs(1)));
             }
