@@ -6,34 +6,17 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{example, run_command, target_dir};
+use common::{build_example_apart, example, run_command};
 
 /// Builds `order_across_builds` with a profile and extra settings in a target
 /// directory of its own (so this does not wait on the outer cargo), and runs it.
 fn build_and_run(label: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
-    let target = target_dir().join("build-order").join(label);
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "atexit-test-support",
-            "--example",
-            "order_across_builds",
-        ])
-        .args(args)
-        .envs(env.iter().copied())
-        .env("CARGO_TARGET_DIR", &target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "{label} build failed");
-    let profile = if args.contains(&"--release") {
-        "release"
-    } else {
-        "debug"
-    };
-    let binary = target.join(profile).join("examples/order_across_builds");
+    let binary = build_example_apart(
+        &format!("build-order/{label}"),
+        "order_across_builds",
+        args,
+        env,
+    );
     run_lines(&binary)
 }
 

@@ -4,33 +4,21 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{run_bounded, target_dir, Run};
+use common::{build_example_apart, run_bounded, Run};
 
 /// The fixture, built once per test binary with `panic = "abort"`.
 fn fixture() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let target = target_dir().join("panic-abort");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "atexit-test-support",
-                "--example",
-                "abort",
-            ])
-            .env("CARGO_PROFILE_DEV_PANIC", "abort")
-            .env("CARGO_TARGET_DIR", &target)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the abort fixture failed");
-        target.join("debug/examples/abort")
+        build_example_apart(
+            "panic-abort",
+            "abort",
+            &[],
+            &[("CARGO_PROFILE_DEV_PANIC", "abort")],
+        )
     })
 }
 

@@ -42,6 +42,40 @@ pub fn example(name: &str) -> PathBuf {
     path
 }
 
+/// Builds the support crate's `example` with `args` and `env` in a target directory
+/// of its own under `target/<profile>/<directory>` (so this does not wait on the
+/// outer cargo), and returns the path of the binary.
+pub fn build_example_apart(
+    directory: &str,
+    example: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> PathBuf {
+    let target = target_dir().join(directory);
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "atexit-test-support",
+            "--example",
+            example,
+        ])
+        .args(args)
+        .envs(env.iter().copied())
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {example} in {directory} failed");
+    let profile = if args.contains(&"--release") {
+        "release"
+    } else {
+        "debug"
+    };
+    target.join(profile).join("examples").join(example)
+}
+
 /// A command for an example, with an environment that does not depend on the
 /// developer's: no backtraces, no tracing, no timeout, and the signals the runtime
 /// catches at their default action (a test run started as a background job of a
