@@ -83,6 +83,7 @@ static CONSUMED: AtomicUsize = AtomicUsize::new(0);
 /// adopts them).
 static OWNED: AtomicBool = AtomicBool::new(true);
 /// What `OWNED` was in the parent when this process was forked.
+#[cfg(unix)]
 static OWNED_BY_PARENT: AtomicBool = AtomicBool::new(true);
 
 impl StaticHandler {

@@ -97,7 +97,7 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
 /// Runs the handlers on the signal thread, unless the process is already exiting
 /// (then that run is under way, and the signal ends it). The caller then dies by the
 /// signal either way.
-#[cfg(feature = "signals")]
+#[cfg(all(unix, feature = "signals"))]
 pub(crate) fn for_signal(signal: i32) {
     if claim(Owner::Signal) {
         run_to_the_end(ExitReason::Signal(signal), DEADLINE.duration());

@@ -130,6 +130,7 @@ pub(super) fn exit_requested(code: i32) {
         );
 }
 
+#[cfg(unix)]
 pub(super) fn forget() {
     REASON.store(NONE, Ordering::SeqCst);
 }

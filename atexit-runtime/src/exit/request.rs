@@ -24,6 +24,7 @@ pub(super) fn take() -> Option<i32> {
     i32::try_from(REQUEST.swap(NONE, Ordering::SeqCst)).ok()
 }
 
+#[cfg(unix)]
 pub(super) fn forget() {
     REQUEST.store(NONE, Ordering::SeqCst);
 }
