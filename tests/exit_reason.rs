@@ -72,6 +72,18 @@ fn handlers_after_one_that_calls_atexit_exit_see_its_code() {
 }
 
 #[test]
+fn after_a_panic_in_main_atexit_exit_sets_the_code_and_the_reason() {
+    let run = run_reason("panic-then-exit");
+    let mut expected = vec![
+        "outside: None".to_owned(),
+        "exiting handler: Some(Panic)".to_owned(),
+    ];
+    expected.extend(seen_by_all("Exit(3)"));
+    assert_eq!(run.lines(), expected, "{}", run.stderr);
+    assert_eq!(run.code(), Some(3));
+}
+
+#[test]
 fn a_caught_signal_is_signal_with_its_number() {
     let run = run_reason("signal");
     let mut expected = vec!["outside: None".to_owned()];

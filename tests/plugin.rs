@@ -7,14 +7,34 @@
 
 mod common;
 
-use common::{command, example, target_dir, Run};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{command, run_bounded, target_dir, Run};
+
+/// The plugin, brought up to date once: building the examples does not build it.
+fn plugin() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let release = target_dir().ends_with("release");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "atexit-test-plugin"])
+            .args(release.then_some("--release"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the plugin failed");
+        target_dir().join("libatexit_test_plugin.so")
+    })
+}
 
 fn run_host(mode: &[&str]) -> Run {
-    // Building the examples builds every library of the workspace, the plugin too.
-    example("plugin_host");
-    let plugin = target_dir().join("libatexit_test_plugin.so");
-    assert!(plugin.exists(), "no plugin at {}", plugin.display());
-    common::run_command(command("plugin_host").arg(plugin).args(mode))
+    run_bounded(
+        command("plugin_host").arg(plugin()).args(mode),
+        Duration::from_secs(20),
+    )
 }
 
 const UNLOAD: [&str; 4] = [
@@ -32,6 +52,15 @@ fn a_plugins_handlers_run_when_it_is_unloaded_and_the_host_exits_cleanly() {
     assert_eq!(run.lines(), expected, "{}", run.stderr);
     assert_eq!(run.code(), Some(0));
     run.assert_quiet();
+}
+
+#[test]
+fn a_plugin_with_a_handler_timeout_is_unloaded_without_starting_a_thread() {
+    let run = run_host(&["watched"]);
+    let mut expected = UNLOAD.to_vec();
+    expected.push("host: handler ran");
+    assert_eq!(run.lines(), expected, "{}", run.stderr);
+    assert_eq!(run.code(), Some(0));
 }
 
 #[test]

@@ -60,6 +60,8 @@ fn install() {
         }
     }
     exit::install_panic_hook();
+    #[cfg(windows)]
+    process_detach::keep_callback();
 }
 
 /// Windows: `std::process::exit` calls `ExitProcess`, which skips the C runtime's
@@ -74,6 +76,24 @@ mod process_detach {
     use windows_sys::Win32::System::SystemServices::DLL_PROCESS_DETACH;
 
     use crate::exit;
+
+    extern "C" {
+        /// The C runtime's TLS directory, which holds the callbacks.
+        #[link_name = "_tls_used"]
+        static TLS_USED: u8;
+    }
+
+    /// Keeps the TLS directory and the callback from being dropped by the linker
+    /// and the compiler, which see nothing that uses them: one volatile read of each,
+    /// as `std` does for its own callback.
+    pub(super) fn keep_callback() {
+        // SAFETY: both are statics that live as long as the program; reading a byte
+        // of one and the pointer of the other has no effect.
+        unsafe {
+            std::ptr::addr_of!(TLS_USED).read_volatile();
+            std::ptr::addr_of!(ON_PROCESS_DETACH).read_volatile();
+        }
+    }
 
     /// Placed where the linker gathers TLS callbacks, as `std` does for its own.
     #[used]
@@ -95,7 +115,9 @@ mod exit_hook {
     /// Registers the exit hook; false if the C library refused.
     pub(super) fn install() -> bool {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        if in_main_executable() {
+        if !in_main_executable() {
+            exit::start_no_threads();
+        } else {
             // SAFETY: `at_exit_with_status` is an `extern "C"` function that never
             // unwinds (the run catches every panic) and lives as long as the program,
             // which its code is part of; it does not use its argument.

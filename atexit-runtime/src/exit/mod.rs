@@ -16,7 +16,7 @@ mod request;
 mod run;
 mod watchdog;
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ pub(crate) use reason::current as reason;
 pub use reason::ExitReason;
 
 use limits::{DEADLINE, TIMEOUT};
-use run::RunEnd;
+use run::{Mode, RunEnd};
 
 /// Who runs the exit of the process.
 #[repr(u8)]
@@ -46,6 +46,18 @@ enum Owner {
 }
 
 static OWNER: AtomicU8 = AtomicU8::new(Owner::Nobody as u8);
+
+/// Set when this copy of the runtime lives in a shared object: its exit hook then
+/// runs while the library is unloaded, under the dynamic loader's lock, where a new
+/// thread would wait for that lock forever.
+static THREADLESS: AtomicBool = AtomicBool::new(false);
+
+/// Called when the runtime finds itself in a shared object (known on Linux with
+/// glibc only).
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
+pub(crate) fn start_no_threads() {
+    THREADLESS.store(true, Ordering::SeqCst);
+}
 
 /// Makes `owner` the owner of the exit; false if someone else already is.
 fn claim(owner: Owner) -> bool {
@@ -86,7 +98,11 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
         None if panic::main_panicked() => ExitReason::Panic,
         None => ExitReason::ExitStatusUnknown,
     };
-    if run_to_the_end(reason, DEADLINE.duration()) == RunEnd::DeadlinePassed {
+    if THREADLESS.load(Ordering::SeqCst) {
+        reason::set(reason);
+        trace_start();
+        let _ = std::panic::catch_unwind(|| run::run_pending(Mode::Threadless));
+    } else if run_to_the_end(reason, DEADLINE.duration()) == RunEnd::DeadlinePassed {
         end_now(request::take().or(status).unwrap_or(0));
     }
     if let Some(code) = request::take() {
@@ -105,8 +121,8 @@ pub(crate) fn for_signal(signal: i32) {
 }
 
 /// Windows calls this when a console event caught by `catch_signals` arrives, on a
-/// thread of its own; the caller then ends the process. For a closed window, a logoff
-/// or a shutdown, Windows ends it itself about five seconds later: the run gets a
+/// thread of its own; the caller then ends the process. For a closed window or a
+/// shutdown, Windows ends it itself about five seconds later: the run gets a
 /// deadline a little shorter unless the program set one.
 #[cfg(all(windows, feature = "signals"))]
 pub(crate) fn for_console_event(signal: i32, closing: bool) {
@@ -130,7 +146,21 @@ pub(crate) fn at_process_detach() {
     }
     reason::set(ExitReason::ExitStatusUnknown);
     trace_start();
-    let _ = std::panic::catch_unwind(|| run::run_pending_without_threads());
+    let _ = std::panic::catch_unwind(|| run::run_pending(Mode::Threadless));
+    if let Some(code) = request::take() {
+        end_at_detach(code);
+    }
+}
+
+/// Ends the process with `code` while it detaches: `ExitProcess` is under way, and
+/// only termination can change its status.
+#[cfg(windows)]
+fn end_at_detach(code: i32) -> ! {
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, TerminateProcess};
+    // SAFETY: `TerminateProcess` on the current process's pseudo-handle has no
+    // preconditions; it does not return.
+    unsafe { TerminateProcess(GetCurrentProcess(), code as u32) };
+    end_now(code)
 }
 
 /// A thread panicked and nothing can unwind: runs the handlers on it, within a
@@ -154,7 +184,7 @@ pub(crate) fn run_explicitly() {
     let nested = threads::is_running_handlers();
     reason::explicit_run_begins();
     trace_start();
-    let end = run::run_pending(None);
+    let end = run::run_pending(Mode::Explicit);
     reason::explicit_run_ends();
     if end == RunEnd::HandlerPanicked {
         report::line(format_args!(
@@ -188,6 +218,12 @@ pub(crate) fn exit(code: i32) -> ! {
     #[cfg(panic = "abort")]
     match worker {
         Some(worker) => worker.end_handler(false),
+        // A run with no worker (where no thread may start): the rest runs here, since
+        // nothing unwinds back to the run, and then the process ends.
+        None if threads::is_running_handlers() => {
+            let _ = run::run_pending(Mode::Threadless);
+            end_now(request::take().unwrap_or(code))
+        }
         None => threads::park_forever(),
     }
 }
@@ -207,10 +243,11 @@ fn run_to_the_end(reason: ExitReason, deadline: Option<Duration>) -> RunEnd {
     trace_start();
     let deadline = deadline.and_then(|deadline| Instant::now().checked_add(deadline));
     loop {
-        let end = std::panic::catch_unwind(|| run::run_pending(deadline)).unwrap_or_else(|_| {
-            report::internal("the exit run itself panicked; handlers may have been skipped");
-            RunEnd::Completed
-        });
+        let end = std::panic::catch_unwind(|| run::run_pending(Mode::Exit { deadline }))
+            .unwrap_or_else(|_| {
+                report::internal("the exit run itself panicked; handlers may have been skipped");
+                RunEnd::Completed
+            });
         if end == RunEnd::DeadlinePassed {
             return end;
         }

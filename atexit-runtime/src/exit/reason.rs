@@ -93,8 +93,14 @@ pub(super) fn set(reason: ExitReason) {
 /// process is exiting.
 static EXPLICIT_RUNS: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    /// The explicit runs this thread is inside, which a forked child keeps.
+    static EXPLICIT_RUNS_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// An explicit run begins.
 pub(super) fn explicit_run_begins() {
+    EXPLICIT_RUNS_HERE.with(|here| here.set(here.get() + 1));
     EXPLICIT_RUNS.fetch_add(1, Ordering::SeqCst);
     let _ = REASON.compare_exchange(
         NONE,
@@ -106,6 +112,7 @@ pub(super) fn explicit_run_begins() {
 
 /// An explicit run ended: the last one clears the reason it set.
 pub(super) fn explicit_run_ends() {
+    EXPLICIT_RUNS_HERE.with(|here| here.set(here.get() - 1));
     if EXPLICIT_RUNS.fetch_sub(1, Ordering::SeqCst) == 1 {
         let _ = REASON.compare_exchange(
             ExitReason::Explicit.pack(),
@@ -117,22 +124,32 @@ pub(super) fn explicit_run_ends() {
 }
 
 /// `atexit::exit(code)` was called in a handler: the handlers after it see
-/// `Exit(code)`, unless a signal or a panic ends the process whatever the code.
+/// `Exit(code)`, unless a signal, or a panic with nothing to unwind, ends the process
+/// whatever the code.
 pub(super) fn exit_requested(code: i32) {
     let _ =
         REASON.fetch_update(
             Ordering::SeqCst,
             Ordering::SeqCst,
             |packed| match ExitReason::unpack(packed) {
-                Some(ExitReason::Signal(_) | ExitReason::Panic) => None,
+                Some(ExitReason::Signal(_)) => None,
+                Some(ExitReason::Panic) if cfg!(panic = "abort") => None,
                 _ => Some(ExitReason::Exit(code).pack()),
             },
         );
 }
 
+/// Called in a forked child: only this thread's explicit runs go on there.
 #[cfg(unix)]
 pub(super) fn forget() {
-    REASON.store(NONE, Ordering::SeqCst);
+    let here = EXPLICIT_RUNS_HERE.with(std::cell::Cell::get);
+    EXPLICIT_RUNS.store(here, Ordering::SeqCst);
+    let reason = if here > 0 {
+        ExitReason::Explicit.pack()
+    } else {
+        NONE
+    };
+    REASON.store(reason, Ordering::SeqCst);
 }
 
 #[cfg(test)]

@@ -25,26 +25,39 @@ pub(super) enum RunEnd {
     HandlerPanicked,
 }
 
+/// What a run may do.
+#[derive(Clone, Copy)]
+pub(super) enum Mode {
+    /// The run that ends the process, within `deadline`.
+    Exit { deadline: Option<Instant> },
+    /// `run_exit_handlers`: no deadline, ever.
+    Explicit,
+    /// Where no thread may start (a shared object being unloaded, a Windows process
+    /// detaching): every handler runs on this thread, with no time limit, and async
+    /// ones, which need a thread, are reported and skipped.
+    Threadless,
+}
+
 /// Runs every pending handler, in exit order, until none is left, including those
-/// registered meanwhile, or until `deadline`.
-pub(super) fn run_pending(deadline: Option<Instant>) -> RunEnd {
-    run(deadline, true)
-}
-
-/// Runs every pending handler on this thread, starting none: where no thread may
-/// start. Async handlers, which need one, are reported and skipped.
-#[cfg(windows)]
-pub(super) fn run_pending_without_threads() -> RunEnd {
-    run(None, false)
-}
-
-fn run(deadline: Option<Instant>, may_start_threads: bool) -> RunEnd {
+/// registered meanwhile, or until the deadline.
+pub(super) fn run_pending(mode: Mode) -> RunEnd {
+    let (deadline, may_start_threads) = match mode {
+        Mode::Exit { deadline } => (deadline, true),
+        Mode::Explicit => (None, true),
+        Mode::Threadless => (None, false),
+    };
     let _in_run = InRun::enter();
     // The run counts as a handler in flight from before its first handler leaves the
     // registry until its last is done (or abandoned), so that an exit on another
     // thread never sees one in neither place.
     let _in_flight = InFlight::begin();
-    let mut watchdog = Watchdog::new(report::trace_enabled(), deadline, finish_in_forked_child);
+    let exit_run = matches!(mode, Mode::Exit { .. });
+    let mut watchdog = Watchdog::new(
+        report::trace_enabled(),
+        deadline,
+        exit_run,
+        finish_in_forked_child,
+    );
     let mut drain = Drain::start();
     let declared = statics::exit_order();
     let mut next_declared = 0;
@@ -116,7 +129,7 @@ fn report_skipped(skipped: &[crate::info::HandlerInfo]) {
 /// only thread. It runs what the child owns and exits itself, or aborts if the handler
 /// panicked where nothing could unwind.
 fn finish_in_forked_child(panicked: bool) -> ! {
-    run_pending(None);
+    run_pending(Mode::Exit { deadline: None });
     if panicked {
         std::process::abort();
     }

@@ -36,6 +36,9 @@ pub(super) struct Watchdog {
     trace: bool,
     worker: Option<&'static Worker>,
     deadline: Option<Instant>,
+    /// Whether a handler's panic bounds the rest of the run: in the run that ends
+    /// the process, which must not hang on what the handler held.
+    bound_after_panic: bool,
     /// What a worker does when it finds itself the only thread of a forked child,
     /// told whether its handler panicked.
     finish_in_forked_child: fn(bool) -> !,
@@ -47,12 +50,14 @@ impl Watchdog {
     pub(super) fn new(
         trace: bool,
         deadline: Option<Instant>,
+        bound_after_panic: bool,
         finish_in_forked_child: fn(bool) -> !,
     ) -> Self {
         Watchdog {
             trace,
             worker: None,
             deadline,
+            bound_after_panic,
             finish_in_forked_child,
             handler_panicked: false,
         }
@@ -116,7 +121,11 @@ impl Watchdog {
                     // The worker stopped for good inside the handler, keeping what it
                     // held: the rest of the run is bounded, as after any panic.
                     self.handler_panicked |= panicked;
-                    if panicked && self.deadline.is_none() && DEADLINE.get() == Setting::Unset {
+                    if panicked
+                        && self.bound_after_panic
+                        && self.deadline.is_none()
+                        && DEADLINE.get() == Setting::Unset
+                    {
                         self.deadline = Instant::now().checked_add(DEADLINE_AFTER_PANIC);
                     }
                     return Executed::Done;

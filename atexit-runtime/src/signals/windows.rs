@@ -3,9 +3,10 @@
 //!
 //! Windows calls the handler routine on a new thread of its own, so the exit
 //! handlers run there; the routine then ends the process with the status Windows
-//! gives an interrupted console program. For a closed window (and a logoff or a
-//! shutdown) Windows ends the process itself a few seconds after calling the routine,
-//! so that run gets a deadline a little shorter, unless the program set one.
+//! gives an interrupted console program. For a closed window (and a shutdown) Windows
+//! ends the process itself a few seconds after calling the routine, so that run gets
+//! a deadline a little shorter, unless the program set one. A logoff is left alone:
+//! only services get it, for any user's.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,7 +51,9 @@ unsafe extern "system" fn on_console_event(event: u32) -> BOOL {
     let (signal, closing) = match event {
         CTRL_C_EVENT => (SIGINT, false),
         CTRL_BREAK_EVENT => (SIGBREAK, false),
-        CTRL_CLOSE_EVENT | CTRL_LOGOFF_EVENT | CTRL_SHUTDOWN_EVENT => (SIGTERM, true),
+        CTRL_CLOSE_EVENT | CTRL_SHUTDOWN_EVENT => (SIGTERM, true),
+        // Only services get it, whenever any user logs off: not a reason to stop.
+        CTRL_LOGOFF_EVENT => return 0,
         // Not ours: the next routine, or Windows' default, decides.
         _ => return 0,
     };

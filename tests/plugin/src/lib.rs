@@ -7,6 +7,13 @@ fn plugin_static() {
     println!("plugin: static handler ran");
 }
 
+/// Called by the host before `plugin_start`: a handler timeout, which would make the
+/// exit run start a thread.
+#[no_mangle]
+pub extern "C" fn plugin_watch() {
+    atexit::set_handler_timeout(Some(std::time::Duration::from_millis(500)));
+}
+
 /// Called by the host after loading the plugin.
 #[no_mangle]
 pub extern "C" fn plugin_start() {

@@ -3,7 +3,8 @@
 //! reverse), for each way to exit.
 //!
 //! Usage: `reason MODE`, where MODE is `return`, `exit`, `atexit-exit`, `err`,
-//! `exit-code`, `panic`, `exit-101`, `handler-exit`, `signal` or `explicit`.
+//! `exit-code`, `panic`, `panic-then-exit`, `exit-101`, `handler-exit`, `signal` or
+//! `explicit`.
 
 use std::process::ExitCode;
 
@@ -27,6 +28,13 @@ fn main() -> Result<ExitCode, String> {
         "err" => Err("main failed".into()),
         "exit-code" => Ok(ExitCode::from(6)),
         "panic" => panic!("main panics"),
+        "panic-then-exit" => {
+            atexit::register(|| {
+                println!("exiting handler: {:?}", atexit::exit_reason());
+                atexit::exit(3);
+            });
+            panic!("main panics")
+        }
         "exit-101" => std::process::exit(101),
         "handler-exit" => {
             atexit::register(|| {
