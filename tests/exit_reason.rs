@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{command, run_bounded, Run};
+use common::{command, exit_with, run_bounded, Run};
 
 fn run_reason(mode: &str) -> Run {
     run_bounded(command("reason").arg(mode), Duration::from_secs(20))
@@ -29,24 +29,24 @@ fn assert_reason(mode: &str, reason: &str, code: i32) {
 
 #[test]
 fn returning_from_main_is_exit_0() {
-    assert_reason("return", "Exit(0)", 0);
+    assert_reason("return", &exit_with(0), 0);
 }
 
 #[test]
 fn std_process_exit_is_exit_with_its_status() {
-    assert_reason("exit", "Exit(3)", 3);
-    assert_reason("exit-101", "Exit(101)", 101);
+    assert_reason("exit", &exit_with(3), 3);
+    assert_reason("exit-101", &exit_with(101), 101);
 }
 
 #[test]
 fn atexit_exit_outside_handlers_is_exit_with_its_status() {
-    assert_reason("atexit-exit", "Exit(4)", 4);
+    assert_reason("atexit-exit", &exit_with(4), 4);
 }
 
 #[test]
 fn main_returning_err_or_an_exit_code_is_exit_with_that_status() {
-    assert_reason("err", "Exit(1)", 1);
-    assert_reason("exit-code", "Exit(6)", 6);
+    assert_reason("err", &exit_with(1), 1);
+    assert_reason("exit-code", &exit_with(6), 6);
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn handlers_after_one_that_calls_atexit_exit_see_its_code() {
     let run = run_reason("handler-exit");
     let mut expected = vec![
         "outside: None".to_owned(),
-        "exiting handler: Some(Exit(0))".to_owned(),
+        format!("exiting handler: Some({})", exit_with(0)),
     ];
     expected.extend(seen_by_all("Exit(9)"));
     assert_eq!(run.lines(), expected, "{}", run.stderr);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{build_example_apart, run_bounded, Run};
+use common::{build_example_apart, exit_with, run_bounded, Run};
 
 /// The fixture, built once per test binary with `panic = "abort"`.
 fn fixture() -> &'static PathBuf {
@@ -61,7 +61,12 @@ fn a_panic_in_another_thread_runs_the_handlers_then_aborts() {
 #[test]
 fn a_panicking_handler_is_reported_the_rest_run_and_the_status_is_kept() {
     let (run, _) = run_abort("handler-panic", &[]);
-    assert_eq!(run.lines(), every_handler_ran("Exit(3)"), "{}", run.stderr);
+    assert_eq!(
+        run.lines(),
+        every_handler_ran(&exit_with(3)),
+        "{}",
+        run.stderr
+    );
     let reports = run.reports();
     assert_eq!(reports.len(), 1, "{}", run.stderr);
     assert!(

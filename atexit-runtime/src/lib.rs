@@ -372,7 +372,9 @@ pub fn exit_reason() -> Option<ExitReason> {
 /// abandoned, every handler that has not run is reported on stderr as skipped, and
 /// the process ends at once with the status it was exiting with: C's buffered
 /// output is flushed, nothing else runs, and a run started by a signal dies by that
-/// signal. Each handler is still limited by the [handler
+/// signal. Where the C library does not tell the status (not glibc), the runtime
+/// returns to it instead, and it ends the process with that status after the exit
+/// handlers of other libraries. Each handler is still limited by the [handler
 /// timeout](set_handler_timeout). It does not apply to [`run_exit_handlers`].
 ///
 /// Supervisors kill a process that does not stop in time (systemd after

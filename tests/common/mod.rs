@@ -73,7 +73,13 @@ pub fn build_example_apart(
     } else {
         "debug"
     };
-    target.join(profile).join("examples").join(example)
+    // Under `CARGO_BUILD_TARGET`, cargo puts the profile under the target's name.
+    let in_profile = |dir: &Path| dir.join(profile).join("examples").join(example);
+    let triples = std::fs::read_dir(&target).expect("the target directory exists");
+    std::iter::once(in_profile(&target))
+        .chain(triples.flatten().map(|entry| in_profile(&entry.path())))
+        .find(|binary| binary.exists())
+        .unwrap_or_else(|| panic!("no {example} under {}", target.display()))
 }
 
 /// A command for an example, with an environment that does not depend on the
@@ -109,6 +115,16 @@ pub fn command_for(path: &Path) -> Command {
         });
     }
     command
+}
+
+/// The exit reason `exit(status)` gives, as `Debug` prints it: exact where the C
+/// library tells the status (glibc), unknown elsewhere.
+pub fn exit_with(status: i32) -> String {
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        format!("Exit({status})")
+    } else {
+        "ExitStatusUnknown".to_owned()
+    }
 }
 
 /// How a spawned program ended.

@@ -103,7 +103,12 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
         trace_start();
         let _ = std::panic::catch_unwind(|| run::run_pending(Mode::Threadless));
     } else if run_to_the_end(reason, DEADLINE.duration()) == RunEnd::DeadlinePassed {
-        end_now(request::take().or(status).unwrap_or(0));
+        match request::take().or(status) {
+            Some(code) => end_now(code),
+            // The C library did not tell the status, and knows it: it ends the process
+            // with it once this returns, after the exit handlers of other libraries.
+            None => return,
+        }
     }
     if let Some(code) = request::take() {
         exit_with_new_status(code);
