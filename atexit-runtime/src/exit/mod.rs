@@ -247,21 +247,25 @@ fn run_to_the_end(reason: ExitReason, deadline: Option<Duration>) -> RunEnd {
     reason::set(reason);
     trace_start();
     let deadline = deadline.and_then(|deadline| Instant::now().checked_add(deadline));
-    loop {
-        let end = std::panic::catch_unwind(|| run::run_pending(Mode::Exit { deadline }))
-            .unwrap_or_else(|_| {
+    let run = || {
+        std::panic::catch_unwind(|| run::run_pending(Mode::Exit { deadline })).unwrap_or_else(
+            |_| {
                 report::internal("the exit run itself panicked; handlers may have been skipped");
                 RunEnd::Completed
-            });
-        if end == RunEnd::DeadlinePassed {
-            return end;
-        }
-        wait_for_handlers_elsewhere(deadline);
-        // What those handlers registered meanwhile runs too.
-        if crate::pending::count() == 0 {
-            return end;
-        }
+            },
+        )
+    };
+    let end = run();
+    if end == RunEnd::DeadlinePassed || !wait_for_handlers_elsewhere(deadline) {
+        return end;
     }
+    // What the handlers waited for registered meanwhile runs too, in one more pass:
+    // only one, since threads that keep registering would otherwise hold the exit.
+    let end = run();
+    if end != RunEnd::DeadlinePassed {
+        wait_for_handlers_elsewhere(deadline);
+    }
+    end
 }
 
 /// Ends the process with `code`, from inside the libc exit hook.
@@ -291,23 +295,26 @@ fn end_now(code: i32) -> ! {
 
 /// Handlers that other threads are running (an early `run_exit_handlers`, a guard
 /// being dropped) finish before the process ends, within the grace the watchdog
-/// allows and the deadline.
-fn wait_for_handlers_elsewhere(deadline: Option<Instant>) {
+/// allows and the deadline. Returns whether there were any.
+fn wait_for_handlers_elsewhere(deadline: Option<Instant>) -> bool {
     let grace = Instant::now().checked_add(watchdog::grace_for_other_threads());
     let limit = match (grace, deadline) {
         (Some(grace), Some(deadline)) => Some(grace.min(deadline)),
         (grace, deadline) => grace.or(deadline),
     };
+    let mut waited = false;
     while threads::in_flight_elsewhere() > 0 {
+        waited = true;
         if limit.is_some_and(|limit| Instant::now() >= limit) {
             report::line(format_args!(
                 "{} handler(s) still running on other threads; exiting without them",
                 threads::in_flight_elsewhere()
             ));
-            return;
+            return true;
         }
         thread::sleep(Duration::from_millis(1));
     }
+    waited
 }
 
 #[cfg(unix)]
