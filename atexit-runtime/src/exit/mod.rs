@@ -259,7 +259,7 @@ fn run_to_the_end(reason: ExitReason, deadline: Option<Duration>) -> RunEnd {
     if end == RunEnd::DeadlinePassed || !wait_for_handlers_elsewhere(deadline) {
         return end;
     }
-    // What the handlers waited for registered meanwhile runs too, in one more pass:
+    // They finished, and what they registered meanwhile runs too, in one more pass:
     // only one, since threads that keep registering would otherwise hold the exit.
     let end = run();
     if end != RunEnd::DeadlinePassed {
@@ -295,7 +295,7 @@ fn end_now(code: i32) -> ! {
 
 /// Handlers that other threads are running (an early `run_exit_handlers`, a guard
 /// being dropped) finish before the process ends, within the grace the watchdog
-/// allows and the deadline. Returns whether there were any.
+/// allows and the deadline. Returns whether there were any and they all finished.
 fn wait_for_handlers_elsewhere(deadline: Option<Instant>) -> bool {
     let grace = Instant::now().checked_add(watchdog::grace_for_other_threads());
     let limit = match (grace, deadline) {
@@ -310,7 +310,7 @@ fn wait_for_handlers_elsewhere(deadline: Option<Instant>) -> bool {
                 "{} handler(s) still running on other threads; exiting without them",
                 threads::in_flight_elsewhere()
             ));
-            return true;
+            return false;
         }
         thread::sleep(Duration::from_millis(1));
     }
