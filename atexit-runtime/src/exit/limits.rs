@@ -2,7 +2,7 @@
 //! exit, each set by a function or by an environment variable of whole milliseconds.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::report;
 
@@ -129,6 +129,14 @@ impl Limit {
     #[cfg(test)]
     fn reset(&self) {
         self.setting.store(FROM_ENV, Ordering::SeqCst);
+    }
+}
+
+/// The earlier of two instants, where `None` is never.
+pub(super) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -99,9 +99,7 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
         None => ExitReason::ExitStatusUnknown,
     };
     if THREADLESS.load(Ordering::SeqCst) {
-        reason::set(reason);
-        trace_start();
-        let _ = std::panic::catch_unwind(|| run::run_pending(Mode::Threadless));
+        run_threadless(reason);
     } else if run_to_the_end(reason, DEADLINE.duration()) == RunEnd::DeadlinePassed {
         match request::take().or(status) {
             Some(code) => end_now(code),
@@ -149,9 +147,7 @@ pub(crate) fn at_process_detach() {
     if !claim(Owner::ProcessExit) {
         return;
     }
-    reason::set(ExitReason::ExitStatusUnknown);
-    trace_start();
-    let _ = std::panic::catch_unwind(|| run::run_pending(Mode::Threadless));
+    run_threadless(ExitReason::ExitStatusUnknown);
     if let Some(code) = request::take() {
         end_at_detach(code);
     }
@@ -233,6 +229,16 @@ pub(crate) fn exit(code: i32) -> ! {
     }
 }
 
+/// Every pending handler on this thread, where no thread may start; nothing to
+/// wait for elsewhere.
+fn run_threadless(reason: ExitReason) {
+    reason::set(reason);
+    trace_start();
+    if std::panic::catch_unwind(|| run::run_pending(Mode::Threadless)).is_err() {
+        report::internal("the exit run itself panicked; handlers may have been skipped");
+    }
+}
+
 fn trace_start() {
     if report::trace_enabled() {
         if let Some(reason) = reason::current() {
@@ -298,10 +304,7 @@ fn end_now(code: i32) -> ! {
 /// allows and the deadline. Returns whether there were any and they all finished.
 fn wait_for_handlers_elsewhere(deadline: Option<Instant>) -> bool {
     let grace = Instant::now().checked_add(watchdog::grace_for_other_threads());
-    let limit = match (grace, deadline) {
-        (Some(grace), Some(deadline)) => Some(grace.min(deadline)),
-        (grace, deadline) => grace.or(deadline),
-    };
+    let limit = limits::earliest(grace, deadline);
     let mut waited = false;
     while threads::in_flight_elsewhere() > 0 {
         waited = true;

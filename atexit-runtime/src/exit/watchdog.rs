@@ -21,7 +21,7 @@ use crate::threads;
 
 use super::executor::Executor;
 use super::job::{Job, Subject};
-use super::limits::{Setting, DEADLINE, DEADLINE_AFTER_PANIC, TIMEOUT};
+use super::limits::{earliest, Setting, DEADLINE, DEADLINE_AFTER_PANIC, TIMEOUT};
 
 /// How a job ended, for the run.
 pub(super) enum Executed {
@@ -105,10 +105,7 @@ impl Watchdog {
             state = worker.wait(state);
         }
         let timeout_at = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        let limit = match (timeout_at, self.deadline) {
-            (Some(timeout_at), Some(deadline)) => Some(timeout_at.min(deadline)),
-            (timeout_at, deadline) => timeout_at.or(deadline),
-        };
+        let limit = earliest(timeout_at, self.deadline);
         loop {
             match *state {
                 WorkerState::Done => {
