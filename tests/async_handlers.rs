@@ -84,6 +84,7 @@ fn after_std_process_exit_inside_block_on_on_the_main_thread() {
 }
 
 #[test]
+#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
 fn after_a_caught_signal_while_the_programs_runtime_is_busy() {
     let (run, goodbye, state) = run_example("signal", &[]);
     assert_every_handler_ran("signal", &run, &goodbye, state);

@@ -30,8 +30,6 @@ fn run_abort(mode: &str, env: &[(&str, &str)]) -> (Run, Duration) {
     (run, started.elapsed())
 }
 
-const SIGABRT: i32 = 6;
-
 /// What the fixture prints when all three of its usual handlers run, the oldest
 /// seeing `reason`.
 fn every_handler_ran(reason: &str) -> [String; 3] {
@@ -47,7 +45,7 @@ fn a_panic_in_main_runs_the_handlers_then_aborts() {
     let (run, _) = run_abort("main-panic", &[]);
     assert_eq!(run.lines(), every_handler_ran("Panic"), "{}", run.stderr);
     assert!(run.stderr.contains("main panics"), "{}", run.stderr);
-    assert_eq!(run.signal(), Some(SIGABRT));
+    run.assert_aborted();
 }
 
 #[test]
@@ -55,7 +53,7 @@ fn a_panic_in_another_thread_runs_the_handlers_then_aborts() {
     let (run, _) = run_abort("thread-panic", &[]);
     assert_eq!(run.lines(), every_handler_ran("Panic"), "{}", run.stderr);
     assert!(run.stderr.contains("a thread panics"), "{}", run.stderr);
-    assert_eq!(run.signal(), Some(SIGABRT));
+    run.assert_aborted();
 }
 
 #[test]
@@ -109,7 +107,7 @@ fn a_panic_in_an_early_run_is_reported_the_rest_run_then_the_process_aborts() {
         reports[1].contains("nothing can unwind to its caller; aborting"),
         "{reports:?}"
     );
-    assert_eq!(run.signal(), Some(SIGABRT));
+    run.assert_aborted();
 }
 
 #[test]
@@ -122,7 +120,7 @@ fn after_a_panic_a_handler_blocked_by_a_held_lock_ends_at_the_deadline() {
         "{reports:?}"
     );
     assert_eq!(reports.len(), 3, "two skipped: {reports:?}");
-    assert_eq!(run.signal(), Some(SIGABRT));
+    run.assert_aborted();
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
 
@@ -130,7 +128,7 @@ fn after_a_panic_a_handler_blocked_by_a_held_lock_ends_at_the_deadline() {
 fn after_a_panic_the_default_deadline_is_ten_seconds() {
     let (run, took) = run_abort("lock-held", &[]);
     assert_eq!(run.lines(), ["newest handler ran"], "{}", run.stderr);
-    assert_eq!(run.signal(), Some(SIGABRT));
+    run.assert_aborted();
     assert!(
         took >= Duration::from_secs(9) && took < Duration::from_secs(30),
         "took {took:?}"
@@ -142,14 +140,14 @@ fn a_hook_set_by_the_program_that_calls_on_panic_keeps_the_handlers_running() {
     let (run, _) = run_abort("own-hook", &[]);
     assert!(run.stderr.contains("my hook: "), "{}", run.stderr);
     assert_eq!(run.lines(), every_handler_ran("Panic"), "{}", run.stderr);
-    assert_eq!(run.signal(), Some(SIGABRT));
+    run.assert_aborted();
 }
 
 #[test]
 fn a_hook_that_chains_and_calls_on_panic_runs_the_handlers_once_then_aborts() {
     let (run, _) = run_abort("chained-hook", &[]);
     assert_eq!(run.lines(), every_handler_ran("Panic"), "{}", run.stderr);
-    assert_eq!(run.signal(), Some(SIGABRT));
+    run.assert_aborted();
 }
 
 #[test]
@@ -177,7 +175,7 @@ fn a_thread_that_panics_during_the_exit_aborts_the_process() {
     let (run, took) = run_abort("helper-panic", &[]);
     assert_eq!(run.lines(), ["newest handler ran"], "{}", run.stderr);
     assert!(run.stderr.contains("a helper panics"), "{}", run.stderr);
-    assert_eq!(run.signal(), Some(SIGABRT));
+    run.assert_aborted();
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
 
@@ -195,10 +193,11 @@ fn after_a_panic_atexit_exit_does_not_change_the_reason() {
         "{}",
         run.stderr
     );
-    assert_eq!(run.signal(), Some(SIGABRT));
+    run.assert_aborted();
 }
 
 #[test]
+#[cfg(unix)] // fork is Unix-only
 fn a_child_forked_by_a_handler_exits_with_the_code_it_asks_for() {
     let (run, took) = run_abort("fork-in-handler", &[]);
     let lines = run.lines();

@@ -1,32 +1,34 @@
-//! A shared library with exit handlers, loaded with `dlopen` and unloaded with
-//! `dlclose` by a host program: its handlers run when it is unloaded, and the host
-//! exits cleanly afterwards, even by a panic (the `ctor` crate's issue #94 is a crash
-//! there).
+//! A shared library with exit handlers, loaded and unloaded by a host program
+//! (`dlopen`/`dlclose`, `LoadLibraryW`/`FreeLibrary`): its handlers run when it is
+//! unloaded, and the host exits cleanly afterwards, even by a panic (the `ctor`
+//! crate's issue #94 is a crash there).
 
-#![cfg(all(target_os = "linux", target_env = "gnu"))]
+// Where a library is really unloaded. musl's `dlclose` unloads nothing (the plugin's
+// handlers run at the host's exit instead, with its code still there), and a static
+// musl host cannot `dlopen` at all; macOS cannot run here.
+#![cfg(any(all(target_os = "linux", target_env = "gnu"), windows))]
 
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{command, run_bounded, target_dir, Run};
+use common::{build_package, command, run_bounded, target_dir, Run};
 
 /// The plugin, brought up to date once: building the examples does not build it.
 fn plugin() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let release = target_dir().ends_with("release");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "atexit-test-plugin"])
-            .args(release.then_some("--release"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the plugin failed");
-        target_dir().join("libatexit_test_plugin.so")
+        build_package("atexit-test-plugin");
+        let name = format!(
+            "{}atexit_test_plugin{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        );
+        let path = target_dir().join(name);
+        assert!(path.exists(), "no plugin at {}", path.display());
+        path
     })
 }
 

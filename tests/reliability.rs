@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
+#[cfg(unix)]
 use std::process::Command;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ fn run(args: &[&str]) -> Run {
 
 /// Starts `command` with `signal` ignored, as `nohup` (SIGHUP) or a background job of
 /// a non-interactive shell (SIGINT, SIGQUIT) would.
+#[cfg(unix)]
 fn ignoring(command: &mut Command, signal: libc::c_int) -> &mut Command {
     // SAFETY: the closure runs in the child between `fork` and `exec`, where only
     // async-signal-safe functions may be called. It calls only `signal`, which POSIX
@@ -27,7 +28,7 @@ fn ignoring(command: &mut Command, signal: libc::c_int) -> &mut Command {
     // without allocating. It runs after the `pre_exec` of `common::command`, which
     // reset the signal to its default action.
     unsafe {
-        command.pre_exec(move || {
+        std::os::unix::process::CommandExt::pre_exec(command, move || {
             if libc::signal(signal, libc::SIG_IGN) == libc::SIG_ERR {
                 return Err(std::io::Error::last_os_error());
             }
@@ -37,6 +38,7 @@ fn ignoring(command: &mut Command, signal: libc::c_int) -> &mut Command {
 }
 
 #[test]
+#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
 fn catch_signals_leaves_an_ignored_signal_ignored() {
     for (name, number) in [
         ("HUP", libc::SIGHUP),

@@ -3,13 +3,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{command, run, run_bounded, Run};
+use common::{command, run_bounded};
+#[cfg(unix)]
+use {
+    common::{run, Run},
+    std::io::{BufRead, BufReader, Read},
+    std::process::{Child, Command, Stdio},
+};
 
 /// Starts the `signals` example and waits until it has caught the signals.
+#[cfg(unix)]
 fn start_signals(args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>) {
     let mut child = command("signals")
         .args(args)
@@ -24,6 +29,7 @@ fn start_signals(args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>)
     (child, stdout)
 }
 
+#[cfg(unix)]
 fn send(child: &Child, signal: &str) {
     let status = Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])
@@ -32,6 +38,7 @@ fn send(child: &Child, signal: &str) {
     assert!(status.success());
 }
 
+#[cfg(unix)]
 fn finish(mut child: Child, mut stdout: BufReader<std::process::ChildStdout>) -> Run {
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
@@ -51,6 +58,7 @@ fn finish(mut child: Child, mut stdout: BufReader<std::process::ChildStdout>) ->
 }
 
 #[test]
+#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
 fn caught_signals_run_the_handlers_then_kill_by_the_same_signal() {
     for (name, number) in [("TERM", 15), ("INT", 2), ("HUP", 1), ("QUIT", 3)] {
         let (child, stdout) = start_signals(&[]);
@@ -62,6 +70,7 @@ fn caught_signals_run_the_handlers_then_kill_by_the_same_signal() {
 }
 
 #[test]
+#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
 fn a_second_signal_during_a_slow_handler_ends_the_process_at_once() {
     let (child, mut stdout) = start_signals(&["slow"]);
     send(&child, "TERM");
@@ -75,6 +84,7 @@ fn a_second_signal_during_a_slow_handler_ends_the_process_at_once() {
 }
 
 #[test]
+#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
 fn the_same_signal_twice_in_a_row_ends_the_process_at_once() {
     let (child, stdout) = start_signals(&["slow"]);
     send(&child, "TERM");
@@ -90,6 +100,7 @@ fn the_same_signal_twice_in_a_row_ends_the_process_at_once() {
 }
 
 #[test]
+#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
 fn a_signal_during_the_normal_exit_run_ends_the_process_at_once() {
     let (child, mut stdout) = start_signals(&["exit-slow"]);
     let mut line = String::new();
@@ -108,6 +119,7 @@ fn a_signal_during_the_normal_exit_run_ends_the_process_at_once() {
 }
 
 #[test]
+#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
 fn sigkill_runs_no_handler() {
     let (child, stdout) = start_signals(&[]);
     send(&child, "KILL");
@@ -117,6 +129,7 @@ fn sigkill_runs_no_handler() {
 }
 
 #[test]
+#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
 fn a_slow_handler_finishes_when_only_one_signal_comes() {
     let (child, stdout) = start_signals(&["slow"]);
     send(&child, "INT");
@@ -173,6 +186,7 @@ fn a_timeout_too_long_to_represent_means_no_deadline() {
 }
 
 /// Runs the `fork` example; returns its lines and the parent's and child's pids.
+#[cfg(unix)]
 fn run_fork(args: &[&str]) -> (Vec<String>, String, String) {
     let run = run("fork", args);
     assert_eq!(run.code(), Some(0), "{}", run.stderr);
@@ -187,6 +201,7 @@ fn run_fork(args: &[&str]) -> (Vec<String>, String, String) {
 }
 
 #[test]
+#[cfg(unix)] // fork is Unix-only
 fn a_forked_child_runs_its_own_handlers_but_not_its_parents() {
     let (lines, parent, child) = run_fork(&[]);
     assert_eq!(
@@ -204,6 +219,7 @@ fn a_forked_child_runs_its_own_handlers_but_not_its_parents() {
 }
 
 /// What the `fork` example prints when the child adopts, after `child_lines`.
+#[cfg(unix)]
 fn adopted_run(mode: &str, child_lines: &[&str]) {
     let (lines, parent, child) = run_fork(&[mode]);
     let mut expected = vec![
@@ -225,6 +241,7 @@ fn adopted_run(mode: &str, child_lines: &[&str]) {
 }
 
 #[test]
+#[cfg(unix)] // fork is Unix-only
 fn a_guard_the_child_inherited_and_dropped_before_adopting_runs_in_the_parent_only() {
     let (lines, parent, child) = run_fork(&["adopt-after-dropping-inherited-guard"]);
     assert_eq!(
@@ -246,6 +263,7 @@ fn a_guard_the_child_inherited_and_dropped_before_adopting_runs_in_the_parent_on
 }
 
 #[test]
+#[cfg(unix)] // fork is Unix-only
 fn a_forked_child_that_adopts_runs_its_parents_handlers_too() {
     adopted_run("adopt", &[]);
 }
@@ -263,6 +281,7 @@ fn threads_churning_the_registry_while_another_exits_cannot_break_the_run() {
 }
 
 #[test]
+#[cfg(unix)] // fork is Unix-only
 fn a_child_forked_while_threads_use_the_registry_can_exit() {
     let run = run_bounded(command("fork").arg("busy"), Duration::from_secs(30));
     assert_eq!(run.lines(), ["forks ok 50"], "{}", run.stderr);
@@ -270,11 +289,13 @@ fn a_child_forked_while_threads_use_the_registry_can_exit() {
 }
 
 #[test]
+#[cfg(unix)] // fork is Unix-only
 fn a_child_adopts_after_using_a_guard_of_its_own() {
     adopted_run("adopt-after-guard", &["child's guard ran"]);
 }
 
 #[test]
+#[cfg(unix)] // fork is Unix-only
 fn a_forked_child_of_a_process_catching_signals_still_dies_by_sigterm() {
     let run = run_bounded(command("fork").arg("child-signal"), Duration::from_secs(30));
     let lines = run.lines();
@@ -314,6 +335,7 @@ fn a_hung_handler_holding_stderr_is_still_abandoned_and_reported() {
 }
 
 #[test]
+#[cfg(unix)] // fork is Unix-only
 fn a_child_of_a_process_catching_signals_can_catch_them_too() {
     let run = run_bounded(command("fork").arg("child-catch"), Duration::from_secs(30));
     let lines = run.lines();
@@ -326,6 +348,7 @@ fn a_child_of_a_process_catching_signals_can_catch_them_too() {
 }
 
 #[test]
+#[cfg(unix)] // fork is Unix-only
 fn a_child_forked_by_a_watched_handler_still_exits() {
     let run = run_bounded(
         command("fork").arg("in-handler-watched"),
@@ -338,6 +361,7 @@ fn a_child_forked_by_a_watched_handler_still_exits() {
 }
 
 #[test]
+#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
 fn a_signal_waits_for_a_handler_running_on_another_thread() {
     let (child, mut stdout) = start_signals(&["guard-in-flight"]);
     let mut line = String::new();

@@ -234,6 +234,7 @@ fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStre
                         __AtexitElement::describe,
                         __AtexitElement::ORDER,
                     );
+                #private::keep_linked!(__ATEXIT_HANDLER);
             };
         };
     }

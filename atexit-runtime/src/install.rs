@@ -114,18 +114,21 @@ mod exit_hook {
 
     /// Registers the exit hook; false if the C library refused.
     pub(super) fn install() -> bool {
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
         if !in_main_executable() {
+            // In a shared object, the C library runs the hook when the object is
+            // unloaded (glibc: `dlclose`; Windows: `FreeLibrary`, and the TLS
+            // callback then too), under the loader's lock.
             exit::start_no_threads();
         } else {
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
             // SAFETY: `at_exit_with_status` is an `extern "C"` function that never
             // unwinds (the run catches every panic) and lives as long as the program,
             // which its code is part of; it does not use its argument.
             return unsafe { on_exit(at_exit_with_status, std::ptr::null_mut()) } == 0;
         }
         // SAFETY: `at_exit` is an `extern "C" fn()` that never unwinds (the run
-        // catches every panic). In a shared object, glibc runs it when the object is
-        // unloaded, while its code is still there.
+        // catches every panic). In a shared object, the C library runs it when the
+        // object is unloaded, while its code is still there.
         unsafe { libc::atexit(at_exit) == 0 }
     }
 
@@ -167,5 +170,41 @@ mod exit_hook {
         let main_headers = unsafe { libc::getauxval(libc::AT_PHDR) } as *const libc::c_void;
         let here = at_exit_with_status as *const libc::c_void;
         matches!((object_of(here), object_of(main_headers)), (Some(a), Some(b)) if a == b)
+    }
+
+    /// Whether this code is part of the program's `.exe` rather than a DLL: the
+    /// module that holds this function against the one the process started from.
+    #[cfg(windows)]
+    fn in_main_executable() -> bool {
+        use windows_sys::Win32::System::LibraryLoader::{
+            GetModuleHandleExW, GetModuleHandleW, GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+            GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+        };
+        let mut here = std::ptr::null_mut();
+        // SAFETY: with FROM_ADDRESS the "name" is an address inside a module (this
+        // function's code); UNCHANGED_REFCOUNT takes no reference, so there is
+        // nothing to release; `here` is a valid place for the handle.
+        let found = unsafe {
+            GetModuleHandleExW(
+                GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS
+                    | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                (in_main_executable as *const ()).cast(),
+                &mut here,
+            )
+        } != 0;
+        // SAFETY: a null name asks for the module the process was started from,
+        // with no reference taken.
+        let main = unsafe { GetModuleHandleW(std::ptr::null()) };
+        !found || here == main
+    }
+
+    /// Elsewhere the runtime assumes it is in the main executable: musl never
+    /// unloads a shared object (its `dlclose` does nothing), so an `atexit` made in
+    /// one runs at process exit with its code still there, where threads may start.
+    /// What macOS does with the registration of a dylib that is unloaded is not
+    /// verified here (nothing runs there).
+    #[cfg(not(any(all(target_os = "linux", target_env = "gnu"), windows)))]
+    fn in_main_executable() -> bool {
+        true
     }
 }

@@ -489,6 +489,7 @@ pub fn adopt_inherited() -> usize {
 /// What the `#[on_exit]` attribute expands to. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__atexit_keep_linked_v0_1 as keep_linked;
     pub use crate::install::link_exit_hook;
     pub use crate::order::OrderKey;
     #[cfg(feature = "tokio")]

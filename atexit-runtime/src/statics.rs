@@ -289,3 +289,29 @@ pub(crate) fn adopt() -> usize {
     OWNED.store(true, Ordering::Release);
     pending()
 }
+
+/// Keeps a slice element in the binary where the linker would drop it: GNU ld for
+/// Windows (`x86_64-pc-windows-gnu`) removes, under `--gc-sections`, every section
+/// nothing refers to, and the elements of a `linkme` slice are exactly that (linkme
+/// issue #25: the slice is then empty, and no static handler runs). A constructor
+/// that names the element is kept, and keeps it; it costs one empty call per handler
+/// before `main`, on that target only. Used by the code `#[on_exit]` generates.
+///
+/// A `macro_rules!` macro rather than tokens of the attribute's, so that its
+/// `link_section` is written in this crate's edition, not in the user's.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __atexit_keep_linked_v0_1 {
+    ($element:ident) => {
+        #[cfg(all(windows, target_env = "gnu"))]
+        const _: () = {
+            extern "C" fn keep() {
+                ::core::hint::black_box(&$element);
+            }
+            // The C runtime calls the functions in `.CRT$XCU` before `main`.
+            #[used]
+            #[link_section = ".CRT$XCU"]
+            static KEEP: extern "C" fn() = keep;
+        };
+    };
+}

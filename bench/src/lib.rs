@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 /// `std::time::Instant` cannot be compared between processes; this clock is shared
 /// by every process on the machine, so a parent can subtract a child's reading from
 /// its own.
+#[cfg(unix)]
 pub fn monotonic_ns() -> u64 {
     let mut now = libc::timespec {
         tv_sec: 0,
@@ -28,6 +29,16 @@ pub fn monotonic_ns() -> u64 {
     let status = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
     assert_eq!(status, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
     now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+/// The system clock in nanoseconds, where there is no `CLOCK_MONOTONIC`: shared
+/// between processes too, but it may jump. The figures in the README come from Linux.
+#[cfg(not(unix))]
+pub fn monotonic_ns() -> u64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the system clock is after 1970");
+    u64::try_from(since_epoch.as_nanos()).expect("nanoseconds since 1970 fit in a u64")
 }
 
 /// When the measured program left `main`, set by [`leaving_main`].
@@ -111,7 +122,8 @@ fn report_exit_end(handlers: usize) {
     let length = cursor.position() as usize;
     // SAFETY: the first `length` bytes of `buffer` are initialised; fd 1 is the
     // program's stdout, and a short or failed write only loses the report.
-    unsafe { libc::write(1, buffer.as_ptr().cast(), length) };
+    // The count is a `size_t` on Unix and an `unsigned int` on Windows; 160 fits both.
+    unsafe { libc::write(1, buffer.as_ptr().cast(), length as _) };
 }
 
 /// The process's peak resident set size so far (`VmHWM`), in KiB; 0 if unknown.

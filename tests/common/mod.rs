@@ -2,11 +2,22 @@
 
 #![allow(dead_code)] // each test file uses its own part of this module
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output, Stdio};
-use std::sync::{mpsc, Once};
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+/// Set (to anything) when the tests cannot start cargo: under Wine, a Windows
+/// program cannot start the Linux `cargo`. The caller must then have built the
+/// examples (`cargo test --workspace` does) and the plugin (`cargo build -p
+/// atexit-test-plugin`), and must skip the tests that build programs of their own
+/// ([`build_example_apart`]); `.ci/cross` does all three.
+const NO_CARGO: &str = "ATEXIT_TESTS_NO_CARGO";
+
+fn cargo_can_run() -> bool {
+    std::env::var_os(NO_CARGO).is_none()
+}
 
 /// `target/debug` (or the profile the tests were built with).
 pub fn target_dir() -> PathBuf {
@@ -25,6 +36,9 @@ pub fn target_dir() -> PathBuf {
 pub fn example(name: &str) -> PathBuf {
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
+        if !cargo_can_run() {
+            return;
+        }
         let profile = target_dir();
         let release = profile.file_name().is_some_and(|name| name == "release");
         let status = Command::new(env!("CARGO"))
@@ -37,9 +51,30 @@ pub fn example(name: &str) -> PathBuf {
             .expect("cargo runs");
         assert!(status.success(), "building the examples failed");
     });
-    let path = target_dir().join("examples").join(name);
+    let path = target_dir().join("examples").join(executable(name));
     assert!(path.exists(), "no example at {}", path.display());
     path
+}
+
+/// Brings the library of the workspace's `package` up to date (under
+/// `ATEXIT_TESTS_NO_CARGO`, the caller built it).
+pub fn build_package(package: &str) {
+    if !cargo_can_run() {
+        return;
+    }
+    let release = target_dir().ends_with("release");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", package])
+        .args(release.then_some("--release"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {package} failed");
+}
+
+/// The file name of the program `name` (`name.exe` on Windows).
+fn executable(name: &str) -> String {
+    format!("{name}{}", std::env::consts::EXE_SUFFIX)
 }
 
 /// Builds the support crate's `example` with `args` and `env` in a target directory
@@ -51,6 +86,10 @@ pub fn build_example_apart(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> PathBuf {
+    assert!(
+        cargo_can_run(),
+        "{NO_CARGO} is set, but this test builds {example} with cargo: skip it"
+    );
     let target = target_dir().join(directory);
     let status = Command::new(env!("CARGO"))
         .args([
@@ -74,7 +113,7 @@ pub fn build_example_apart(
         "debug"
     };
     // Under `CARGO_BUILD_TARGET`, cargo puts the profile under the target's name.
-    let in_profile = |dir: &Path| dir.join(profile).join("examples").join(example);
+    let in_profile = |dir: &Path| dir.join(profile).join("examples").join(executable(example));
     let triples = std::fs::read_dir(&target).expect("the target directory exists");
     std::iter::once(in_profile(&target))
         .chain(triples.flatten().map(|entry| in_profile(&entry.path())))
@@ -83,10 +122,10 @@ pub fn build_example_apart(
 }
 
 /// A command for an example, with an environment that does not depend on the
-/// developer's: no backtraces, no tracing, no timeout, and the signals the runtime
-/// catches at their default action (a test run started as a background job of a
-/// non-interactive shell inherits SIGINT and SIGQUIT ignored, and `nohup` ignores
-/// SIGHUP).
+/// developer's: no backtraces, no tracing, no timeout, and (on Unix) the signals the
+/// runtime catches at their default action (a test run started as a background job
+/// of a non-interactive shell inherits SIGINT and SIGQUIT ignored, and `nohup`
+/// ignores SIGHUP).
 pub fn command(name: &str) -> Command {
     command_for(&example(name))
 }
@@ -100,19 +139,23 @@ pub fn command_for(path: &Path) -> Command {
         .env_remove("ATEXIT_TIMEOUT_MS")
         .env_remove("ATEXIT_DEADLINE_MS")
         .stdin(Stdio::null());
-    // SAFETY: the closure runs in the child between `fork` and `exec`, where only
-    // async-signal-safe functions may be called. It calls only `signal`, which POSIX
-    // lists as async-signal-safe, and on failure reads `errno` into an `io::Error`
-    // without allocating.
-    unsafe {
-        command.pre_exec(|| {
-            for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM] {
-                if libc::signal(signal, libc::SIG_DFL) == libc::SIG_ERR {
-                    return Err(std::io::Error::last_os_error());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs in the child between `fork` and `exec`, where only
+        // async-signal-safe functions may be called. It calls only `signal`, which
+        // POSIX lists as async-signal-safe, and on failure reads `errno` into an
+        // `io::Error` without allocating.
+        unsafe {
+            command.pre_exec(|| {
+                for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM] {
+                    if libc::signal(signal, libc::SIG_DFL) == libc::SIG_ERR {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
-            }
-            Ok(())
-        });
+                Ok(())
+            });
+        }
     }
     command
 }
@@ -128,6 +171,7 @@ pub fn exit_with(status: i32) -> String {
 }
 
 /// How a spawned program ended.
+#[derive(Debug)]
 pub struct Run {
     pub stdout: String,
     pub stderr: String,
@@ -143,8 +187,25 @@ impl Run {
         self.status.code()
     }
 
+    /// The signal that ended the program.
+    #[cfg(unix)]
     pub fn signal(&self) -> Option<i32> {
+        use std::os::unix::process::ExitStatusExt;
         self.status.signal()
+    }
+
+    /// Asserts that the program ended by `std::process::abort` (or a Rust runtime
+    /// abort such as a panic escaping an `extern "C"` function): SIGABRT on Unix,
+    /// the fail-fast status `STATUS_STACK_BUFFER_OVERRUN` on Windows.
+    pub fn assert_aborted(&self) {
+        #[cfg(unix)]
+        assert_eq!(self.signal(), Some(libc::SIGABRT), "not SIGABRT: {self:?}");
+        #[cfg(windows)]
+        assert_eq!(
+            self.code().map(|code| code as u32),
+            Some(0xC000_0409),
+            "not STATUS_STACK_BUFFER_OVERRUN: {self:?}"
+        );
     }
 
     /// Asserts that the program wrote nothing to stderr.
@@ -158,16 +219,6 @@ impl Run {
             .lines()
             .filter(|line| line.starts_with("atexit: "))
             .collect()
-    }
-}
-
-impl From<Output> for Run {
-    fn from(output: Output) -> Self {
-        Run {
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            status: output.status,
-        }
     }
 }
 
@@ -189,17 +240,44 @@ pub fn run_bounded(command: &mut Command, limit: Duration) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the example starts");
-    let pid = child.id();
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || sender.send(child.wait_with_output()));
-    match receiver.recv_timeout(limit) {
-        Ok(output) => output.expect("the example's output is read").into(),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("{command:?} did not exit within {limit:?}");
+    wait_bounded(child, limit, &format!("{command:?}"))
+}
+
+/// Waits for `child` to end, reading its piped stdout and stderr (whichever it has)
+/// meanwhile; kills it and fails the test if it takes longer than `limit`.
+pub fn wait_bounded(mut child: Child, limit: Duration, what: &str) -> Run {
+    fn read_all(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                pipe.read_to_end(&mut bytes)
+                    .expect("the program's output is read");
+            }
+            bytes
+        })
+    }
+    let stdout = read_all(child.stdout.take());
+    let stderr = read_all(child.stderr.take());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the program can be waited for") {
+            break status;
         }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let text = |reader: std::thread::JoinHandle<Vec<u8>>| {
+        let bytes = reader.join().expect("the reader thread does not panic");
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    Run {
+        stdout: text(stdout),
+        stderr: text(stderr),
+        status,
     }
 }
 

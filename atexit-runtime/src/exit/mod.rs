@@ -53,8 +53,7 @@ static OWNER: AtomicU8 = AtomicU8::new(Owner::Nobody as u8);
 static THREADLESS: AtomicBool = AtomicBool::new(false);
 
 /// Called when the runtime finds itself in a shared object (known on Linux with
-/// glibc only).
-#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
+/// glibc and on Windows).
 pub(crate) fn start_no_threads() {
     THREADLESS.store(true, Ordering::SeqCst);
 }

@@ -554,6 +554,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // fork is Unix-only
     fn inherited_handlers_are_not_run_until_adopted_and_one_removed_before_never_is() {
         let mut shard = shard_with(3);
         shard.after_fork_in_child();

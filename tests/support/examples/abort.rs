@@ -100,6 +100,7 @@ fn main() {
                 atexit::exit(3);
             });
         }
+        #[cfg(unix)]
         "fork-in-handler" => {
             atexit::register(|| {
                 // SAFETY: the child only prints and calls `atexit::exit`, which ends

@@ -19,6 +19,13 @@ fn static_handler() {
     println!("static handler ran in {}", std::process::id());
 }
 
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("fork: a Unix-only program");
+    std::process::exit(2);
+}
+
+#[cfg(unix)]
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
     match mode.as_str() {
@@ -62,6 +69,7 @@ fn main() {
 }
 
 /// Forks `child` and waits for it; returns its raw wait status.
+#[cfg(unix)]
 fn fork_and_wait(child: impl FnOnce()) -> i32 {
     // SAFETY: the child only runs `child` and exits; see the callers for what it does.
     let pid = unsafe { libc::fork() };
@@ -77,6 +85,7 @@ fn fork_and_wait(child: impl FnOnce()) -> i32 {
     status
 }
 
+#[cfg(unix)]
 fn busy() {
     for _ in 0..4 {
         std::thread::spawn(|| loop {
@@ -95,11 +104,13 @@ fn busy() {
     unsafe { libc::_exit(0) }
 }
 
+#[cfg(unix)]
 fn child_signal() {
     atexit::register(|| println!("parent's handler ran in {}", std::process::id()));
     sigterm_a_child_of_a_catching_process(|| {});
 }
 
+#[cfg(unix)]
 fn child_catch() {
     sigterm_a_child_of_a_catching_process(|| {
         atexit::catch_signals().expect("signal handlers installed in the child");
@@ -109,6 +120,7 @@ fn child_catch() {
 
 /// Catches signals, forks a child that runs `prepare` and then sends itself SIGTERM,
 /// and reports the signal the child died by.
+#[cfg(unix)]
 fn sigterm_a_child_of_a_catching_process(prepare: impl FnOnce()) {
     atexit::catch_signals().expect("signal handlers installed");
     let status = fork_and_wait(|| {
@@ -122,6 +134,7 @@ fn sigterm_a_child_of_a_catching_process(prepare: impl FnOnce()) {
     println!("child died by signal {}", libc::WTERMSIG(status));
 }
 
+#[cfg(unix)]
 fn fork_in_watched_handler() {
     atexit::set_handler_timeout(Some(std::time::Duration::from_secs(5)));
     atexit::register(|| {

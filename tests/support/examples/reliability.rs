@@ -39,6 +39,7 @@ impl Drop for PanicsOnDrop {
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
     match mode.as_str() {
+        #[cfg(unix)]
         "ignored-signal" => ignored_signal(&std::env::args().nth(2).unwrap_or_default()),
         "overlap-exit" => overlap_exit(),
         "exit-from-helper" => exit_from_helper(),
@@ -53,6 +54,7 @@ fn main() {
     }
 }
 
+#[cfg(unix)]
 fn ignored_signal(name: &str) {
     let signal = match name {
         "HUP" => libc::SIGHUP,
