@@ -70,6 +70,7 @@ fn after_returning_from_tokio_main() {
 }
 
 #[test]
+#[cfg(not(windows))] // see the Windows test below
 fn after_std_process_exit_in_a_task_on_a_runtime_worker() {
     let (run, goodbye, state) = run_example("exit-in-task", &[]);
     assert_every_handler_ran("exit-in-task", &run, &goodbye, state);
@@ -77,9 +78,37 @@ fn after_std_process_exit_in_a_task_on_a_runtime_worker() {
 }
 
 #[test]
+#[cfg(not(windows))] // see the Windows test below
 fn after_std_process_exit_inside_block_on_on_the_main_thread() {
     let (run, goodbye, state) = run_example("exit-in-block-on", &[]);
     assert_every_handler_ran("exit-in-block-on", &run, &goodbye, state);
+    assert_eq!(run.code(), Some(4));
+}
+
+/// Windows: after `std::process::exit` the handlers run as the process detaches,
+/// where no thread can start, so no async handler can run: each is reported, the
+/// others run, and the status is kept.
+#[test]
+#[cfg(windows)]
+fn after_std_process_exit_async_handlers_are_reported_as_skipped() {
+    let (run, goodbye, state) = run_example("exit-in-block-on", &[]);
+    assert_eq!(
+        run.lines(),
+        ["sync: dynamic handler ran", "sync: static handler ran"],
+        "{}",
+        run.stderr
+    );
+    let reports = run.reports();
+    assert_eq!(reports.len(), 3, "{}", run.stderr);
+    for report in reports {
+        assert!(
+            report.starts_with("atexit: skipped async handler `async_cleanup::")
+                && report.ends_with("no thread can run it while the process detaches"),
+            "{report}"
+        );
+    }
+    assert_eq!(goodbye, "");
+    assert_eq!(state, None);
     assert_eq!(run.code(), Some(4));
 }
 

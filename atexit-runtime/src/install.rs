@@ -40,7 +40,8 @@ pub fn link_exit_hook() {
 
 #[cold]
 fn install() {
-    if !exit_hook::install() {
+    let in_main_executable = exit_hook::in_main_executable();
+    if !exit_hook::install(in_main_executable) {
         report::internal("could not install the exit hook: libc refused it");
     }
     #[cfg(unix)]
@@ -61,21 +62,58 @@ fn install() {
     }
     exit::install_panic_hook();
     #[cfg(windows)]
-    process_detach::keep_callback();
+    {
+        process_detach::keep_callback();
+        // The constructor runs on the main thread; a DLL's is not known to, and its
+        // callback would outlive its code.
+        if in_main_executable && threads::is_main() {
+            process_detach::watch_main_thread();
+        }
+    }
 }
 
 /// Windows: `std::process::exit` calls `ExitProcess`, which skips the C runtime's
-/// `atexit` table. The loader calls every TLS callback with `DLL_PROCESS_DETACH`
-/// then, on every path out of the process, so one runs the handlers that nothing
-/// else has run. Wine does not make that call; `atexit::exit` is the path that always
-/// works.
+/// `atexit` table. Two callbacks then run the handlers that nothing else has run,
+/// whichever comes first:
+/// - the loader calls every TLS callback with `DLL_PROCESS_DETACH`, on every path
+///   out of the process (Wine does not);
+/// - Windows and Wine call the fiber-local storage callbacks of the thread that
+///   calls `ExitProcess`: one is set on the main thread.
+///
+/// So under Wine, `std::process::exit` on a thread other than the main one runs no
+/// handler; `atexit::exit` is the path that always works.
 #[cfg(windows)]
 mod process_detach {
     use std::ffi::c_void;
 
     use windows_sys::Win32::System::SystemServices::DLL_PROCESS_DETACH;
+    use windows_sys::Win32::System::Threading::{FlsAlloc, FlsSetValue, FLS_OUT_OF_INDEXES};
 
-    use crate::exit;
+    use crate::{exit, report};
+
+    /// Gives the calling thread, the main one, a fiber-local value whose callback
+    /// runs the handlers when the thread ends. The main thread ends only with the
+    /// process: on return from `main` the C runtime's `exit` has run them already,
+    /// and after `ExitProcess` this is what runs them.
+    pub(super) fn watch_main_thread() {
+        // SAFETY: the callback is an `extern "system"` function that lives as long as
+        // the program (this is the main executable) and never unwinds (the run
+        // catches every panic).
+        let index = unsafe { FlsAlloc(Some(on_main_thread_end)) };
+        if index == FLS_OUT_OF_INDEXES {
+            report::internal("could not watch the main thread: no fiber-local slot left");
+            return;
+        }
+        // SAFETY: `index` was just allocated; the value is only a non-null marker
+        // (the callback runs only for non-null values) and is never dereferenced.
+        if unsafe { FlsSetValue(index, std::ptr::NonNull::<u8>::dangling().as_ptr().cast()) } == 0 {
+            report::internal("could not watch the main thread: FlsSetValue failed");
+        }
+    }
+
+    unsafe extern "system" fn on_main_thread_end(_: *const c_void) {
+        exit::at_process_detach();
+    }
 
     extern "C" {
         /// The C runtime's TLS directory, which holds the callbacks.
@@ -113,8 +151,8 @@ mod exit_hook {
     use crate::exit;
 
     /// Registers the exit hook; false if the C library refused.
-    pub(super) fn install() -> bool {
-        if !in_main_executable() {
+    pub(super) fn install(in_main_executable: bool) -> bool {
+        if !in_main_executable {
             // In a shared object, the C library runs the hook when the object is
             // unloaded (glibc: `dlclose`; Windows: `FreeLibrary`, and the TLS
             // callback then too), under the loader's lock.
@@ -156,7 +194,7 @@ mod exit_hook {
     /// when the object is unloaded, but not an `on_exit` one, which would then point
     /// into unmapped code at exit.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    fn in_main_executable() -> bool {
+    pub(super) fn in_main_executable() -> bool {
         let object_of = |address: *const libc::c_void| {
             let mut info = std::mem::MaybeUninit::<libc::Dl_info>::uninit();
             // SAFETY: `dladdr` only reads the address and fills `info` in; it
@@ -175,7 +213,7 @@ mod exit_hook {
     /// Whether this code is part of the program's `.exe` rather than a DLL: the
     /// module that holds this function against the one the process started from.
     #[cfg(windows)]
-    fn in_main_executable() -> bool {
+    pub(super) fn in_main_executable() -> bool {
         use windows_sys::Win32::System::LibraryLoader::{
             GetModuleHandleExW, GetModuleHandleW, GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
             GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
@@ -204,7 +242,7 @@ mod exit_hook {
     /// What macOS does with the registration of a dylib that is unloaded is not
     /// verified here (nothing runs there).
     #[cfg(not(any(all(target_os = "linux", target_env = "gnu"), windows)))]
-    fn in_main_executable() -> bool {
+    pub(super) fn in_main_executable() -> bool {
         true
     }
 }

@@ -43,6 +43,9 @@ enum Owner {
     /// A panicking thread, with `panic = "abort"`.
     #[cfg_attr(not(panic = "abort"), allow(dead_code))]
     Panic = 3,
+    /// Windows: a TLS or fiber-local callback, as the process or the DLL goes away.
+    #[cfg(windows)]
+    ProcessDetach = 4,
 }
 
 static OWNER: AtomicU8 = AtomicU8::new(Owner::Nobody as u8);
@@ -87,6 +90,12 @@ pub(crate) fn set_deadline(deadline: Option<Duration>) {
 /// library tells it.
 pub(crate) fn at_process_exit(status: Option<i32>) {
     if !claim(Owner::ProcessExit) && !threads::is_running_handlers() {
+        // The loader's callbacks ran the handlers on this thread already: they come
+        // before a DLL's C runtime runs its `atexit` table at `FreeLibrary`.
+        #[cfg(windows)]
+        if OWNER.load(Ordering::Acquire) == Owner::ProcessDetach as u8 {
+            return;
+        }
         // Another run owns the exit (a caught signal's, say) and ends the process
         // its own way; a second run here would race it and change the status.
         threads::park_forever();
@@ -143,7 +152,7 @@ pub(crate) fn for_console_event(signal: i32, closing: bool) {
 /// with no timeout, no deadline and no async handler, and nothing waits for others.
 #[cfg(windows)]
 pub(crate) fn at_process_detach() {
-    if !claim(Owner::ProcessExit) {
+    if !claim(Owner::ProcessDetach) {
         return;
     }
     run_threadless(ExitReason::ExitStatusUnknown);
@@ -197,7 +206,7 @@ pub(crate) fn run_explicitly() {
         if let Some(code) = request::peek() {
             // Left in place: if another thread begins the exit first, std parks this
             // one, and that exit applies the code.
-            std::process::exit(code);
+            exit_process(code);
         }
     }
 }
@@ -205,7 +214,7 @@ pub(crate) fn run_explicitly() {
 /// `atexit::exit`.
 pub(crate) fn exit(code: i32) -> ! {
     if !threads::is_running_handlers() && !is_exiting() {
-        std::process::exit(code)
+        exit_process(code)
     }
     let worker = watchdog::this_worker();
     // A handler the watchdog gave up on no longer decides anything.
@@ -271,6 +280,23 @@ fn run_to_the_end(reason: ExitReason, deadline: Option<Duration>) -> RunEnd {
         wait_for_handlers_elsewhere(deadline);
     }
     end
+}
+
+/// Ends the process with `code` the way C's `exit` does, which runs the exit hook.
+fn exit_process(code: i32) -> ! {
+    // Windows' `std::process::exit` calls `ExitProcess`, which skips the C runtime's
+    // `atexit` table (where only a TLS or fiber-local callback would catch it; Wine
+    // calls neither for another thread): the C runtime's `exit` runs that table,
+    // after Rust's stdout is flushed, as `std::process::exit` would.
+    #[cfg(windows)]
+    {
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        // SAFETY: `exit` may be called from any thread outside the C runtime's exit
+        // (this one is not in it: no exit is under way).
+        unsafe { libc::exit(code) }
+    }
+    #[cfg(not(windows))]
+    std::process::exit(code)
 }
 
 /// Ends the process with `code`, from inside the libc exit hook.

@@ -179,6 +179,26 @@ fn run_once(program: &Program) -> Sample {
         .expect("stdout is piped")
         .read_to_string(&mut output)
         .expect("the child's stdout is text");
+    let (status, max_rss_kib) = reap(child);
+    let wall_ns = monotonic_ns() - spawn_ns;
+    assert!(
+        status.success(),
+        "{} {:?} failed ({status}); it printed:\n{output}",
+        program.path.display(),
+        program.args
+    );
+    Sample {
+        spawn_ns,
+        wall_ns,
+        max_rss_kib,
+        values: parse_values(&output),
+    }
+}
+
+/// Waits for `child`; returns how it ended and its peak RSS in KiB.
+#[cfg(unix)]
+fn reap(child: std::process::Child) -> (std::process::ExitStatus, u64) {
+    use std::os::unix::process::ExitStatusExt;
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value of that plain C struct.
@@ -186,26 +206,23 @@ fn run_once(program: &Program) -> Sample {
     // SAFETY: `pid` is our unreaped child; `status` and `usage` are valid and writable.
     // `Child` is never waited on afterwards, so the pid is reaped exactly once.
     let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall_ns = monotonic_ns() - spawn_ns;
     assert_eq!(
         reaped,
         pid,
         "wait4 failed: {}",
         std::io::Error::last_os_error()
     );
-    let succeeded = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    assert!(
-        succeeded,
-        "{} {:?} failed (wait status {status:#x}); it printed:\n{output}",
-        program.path.display(),
-        program.args
-    );
-    Sample {
-        spawn_ns,
-        wall_ns,
-        max_rss_kib: usage.ru_maxrss as u64,
-        values: parse_values(&output),
-    }
+    (
+        std::process::ExitStatus::from_raw(status),
+        usage.ru_maxrss as u64,
+    )
+}
+
+/// Waits for `child`; its peak RSS is not known here (0). The README's figures come
+/// from Linux.
+#[cfg(not(unix))]
+fn reap(mut child: std::process::Child) -> (std::process::ExitStatus, u64) {
+    (child.wait().expect("the child can be waited for"), 0)
 }
 
 /// Runs every program `runs` times, plus one unrecorded warm-up run each (page cache,

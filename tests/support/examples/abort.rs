@@ -23,6 +23,8 @@
 //! - `fork-in-handler`: a handler forks; the child calls `atexit::exit(4)` in it and
 //!   exits with 4.
 
+mod shared;
+
 use std::sync::Mutex;
 
 static SHARED: Mutex<()> = Mutex::new(());
@@ -128,7 +130,7 @@ fn main() {
         | "handler-exit"
         | "handler-panic-holding-lock"
         | "helper-panic"
-        | "fork-in-handler" => std::process::exit(3),
+        | "fork-in-handler" => shared::exit_with_limits(3),
         "explicit-panic" => {
             atexit::run_exit_handlers();
             unreachable!("the panic in the early run aborts the process");

@@ -11,6 +11,8 @@
 //! - `explicit`: a 400 ms handler run by `run_exit_handlers` under a 100 ms deadline
 //!   finishes: the deadline is the exit's only.
 
+mod shared;
+
 use std::time::Duration;
 
 #[atexit::on_exit]
@@ -59,5 +61,5 @@ fn main() {
         unsafe { libc::raise(libc::SIGTERM) };
         std::thread::sleep(Duration::from_secs(30));
     }
-    std::process::exit(3);
+    shared::exit_with_limits(3);
 }

@@ -16,7 +16,9 @@
 //! - `unregister-drop-panics`: the same with `unregister`;
 //! - `abandoned-exit`: with a 300 ms timeout, a handler that is abandoned calls
 //!   `atexit::exit(9)` afterwards, while the run goes on; `main` exits with 2;
-//! - `plain`: one handler, then `std::process::exit(4)`, for `ATEXIT_TIMEOUT_MS`.
+//! - `plain`: one handler, then `exit_with_limits(4)`, for `ATEXIT_TIMEOUT_MS`.
+
+mod shared;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,7 +50,7 @@ fn main() {
         "abandoned-exit" => abandoned_exit(),
         "plain" => {
             atexit::register(|| println!("handler ran"));
-            std::process::exit(4);
+            shared::exit_with_limits(4);
         }
         _ => panic!("unknown mode {mode:?}"),
     }
@@ -168,5 +170,5 @@ fn abandoned_exit() {
         }
         println!("the run never went on");
     });
-    std::process::exit(2);
+    shared::exit_with_limits(2);
 }

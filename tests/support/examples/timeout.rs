@@ -5,6 +5,8 @@
 //! `Duration::MAX` and no handler hangs. With `stderr`, the hung handler holds the
 //! lock of `std::io::stderr` while it hangs. Exits with status 3 in every case.
 
+mod shared;
+
 use std::time::Duration;
 
 fn main() {
@@ -13,7 +15,7 @@ fn main() {
         atexit::set_handler_timeout(Some(Duration::MAX));
         atexit::register(|| println!("first registered ran"));
         atexit::register(|| println!("second registered ran"));
-        std::process::exit(3);
+        shared::exit_with_limits(3);
     }
     if mode == "api" {
         atexit::set_handler_timeout(Some(Duration::from_millis(300)));
@@ -27,5 +29,5 @@ fn main() {
         }
     });
     atexit::register(|| println!("handler before the hung one ran"));
-    std::process::exit(3);
+    shared::exit_with_limits(3);
 }
