@@ -111,12 +111,14 @@
 //! - **`fork()`**: a handler runs only in the process that registered it (static
 //!   handlers belong to the process that started the program), so a forked child does
 //!   not run its parent's cleanup; [`adopt_inherited`] takes it over.
-//! - **Platforms**: tested on Linux with glibc (and musl, by `.ci/cross`); macOS and
-//!   Windows build. On Windows, `std::process::exit` skips the C runtime's exit
-//!   handlers: the runtime runs them when the process detaches, on the exiting thread
-//!   alone (no timeout, deadline or async handler there); [`exit`] always works.
-//! - **A shared library** has its own copy of the runtime; on glibc its handlers run
-//!   when it is unloaded, on the unloading thread, with no timeout or async handler.
+//! - **Platforms**: tested on Linux with glibc and musl, and on Windows (under Wine);
+//!   macOS builds. On Windows, `std::process::exit` skips the C runtime's exit
+//!   handlers: the runtime runs them as the process goes away, on the exiting thread
+//!   alone (no timeout, deadline or async handler there); [`exit`] runs them as
+//!   returning from `main` does, and is the path that always works.
+//! - **A shared library** has its own copy of the runtime; on glibc and Windows its
+//!   handlers run when it is unloaded, on the unloading thread, with no timeout or
+//!   async handler.
 
 #![warn(missing_docs)]
 

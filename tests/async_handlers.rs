@@ -113,7 +113,7 @@ fn after_std_process_exit_async_handlers_are_reported_as_skipped() {
 }
 
 #[test]
-#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
+#[cfg(unix)] // Unix signals (Windows console events cannot be raised under headless Wine)
 fn after_a_caught_signal_while_the_programs_runtime_is_busy() {
     let (run, goodbye, state) = run_example("signal", &[]);
     assert_every_handler_ran("signal", &run, &goodbye, state);

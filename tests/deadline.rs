@@ -62,7 +62,7 @@ fn the_function_cuts_a_slow_exit_short_and_keeps_the_status() {
 }
 
 #[test]
-#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
+#[cfg(unix)] // Unix signals (Windows console events cannot be raised under headless Wine)
 fn a_signal_run_cut_short_dies_by_its_signal() {
     let (run, took) = run_deadline("signal", &[]);
     assert_cut_short(&run, took);

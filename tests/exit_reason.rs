@@ -84,7 +84,7 @@ fn after_a_panic_in_main_atexit_exit_sets_the_code_and_the_reason() {
 }
 
 #[test]
-#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
+#[cfg(unix)] // Unix signals (Windows console events cannot be raised under headless Wine)
 fn a_caught_signal_is_signal_with_its_number() {
     let run = run_reason("signal");
     let mut expected = vec!["outside: None".to_owned()];

@@ -38,7 +38,7 @@ fn ignoring(command: &mut Command, signal: libc::c_int) -> &mut Command {
 }
 
 #[test]
-#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
+#[cfg(unix)] // Unix signals (Windows console events cannot be raised under headless Wine)
 fn catch_signals_leaves_an_ignored_signal_ignored() {
     for (name, number) in [
         ("HUP", libc::SIGHUP),

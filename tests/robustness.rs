@@ -58,7 +58,7 @@ fn finish(mut child: Child, mut stdout: BufReader<std::process::ChildStdout>) ->
 }
 
 #[test]
-#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
+#[cfg(unix)] // Unix signals (Windows console events cannot be raised under headless Wine)
 fn caught_signals_run_the_handlers_then_kill_by_the_same_signal() {
     for (name, number) in [("TERM", 15), ("INT", 2), ("HUP", 1), ("QUIT", 3)] {
         let (child, stdout) = start_signals(&[]);
@@ -70,7 +70,7 @@ fn caught_signals_run_the_handlers_then_kill_by_the_same_signal() {
 }
 
 #[test]
-#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
+#[cfg(unix)] // Unix signals (Windows console events cannot be raised under headless Wine)
 fn a_second_signal_during_a_slow_handler_ends_the_process_at_once() {
     let (child, mut stdout) = start_signals(&["slow"]);
     send(&child, "TERM");
@@ -84,7 +84,7 @@ fn a_second_signal_during_a_slow_handler_ends_the_process_at_once() {
 }
 
 #[test]
-#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
+#[cfg(unix)] // Unix signals (Windows console events cannot be raised under headless Wine)
 fn the_same_signal_twice_in_a_row_ends_the_process_at_once() {
     let (child, stdout) = start_signals(&["slow"]);
     send(&child, "TERM");
@@ -100,7 +100,7 @@ fn the_same_signal_twice_in_a_row_ends_the_process_at_once() {
 }
 
 #[test]
-#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
+#[cfg(unix)] // Unix signals (Windows console events cannot be raised under headless Wine)
 fn a_signal_during_the_normal_exit_run_ends_the_process_at_once() {
     let (child, mut stdout) = start_signals(&["exit-slow"]);
     let mut line = String::new();
@@ -119,7 +119,7 @@ fn a_signal_during_the_normal_exit_run_ends_the_process_at_once() {
 }
 
 #[test]
-#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
+#[cfg(unix)] // Unix signals (Windows console events cannot be raised under headless Wine)
 fn sigkill_runs_no_handler() {
     let (child, stdout) = start_signals(&[]);
     send(&child, "KILL");
@@ -129,7 +129,7 @@ fn sigkill_runs_no_handler() {
 }
 
 #[test]
-#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
+#[cfg(unix)] // Unix signals (Windows console events cannot be raised under headless Wine)
 fn a_slow_handler_finishes_when_only_one_signal_comes() {
     let (child, stdout) = start_signals(&["slow"]);
     send(&child, "INT");
@@ -361,7 +361,7 @@ fn a_child_forked_by_a_watched_handler_still_exits() {
 }
 
 #[test]
-#[cfg(unix)] // signals are Unix-only (Windows has console events, see console_events.rs)
+#[cfg(unix)] // Unix signals (Windows console events cannot be raised under headless Wine)
 fn a_signal_waits_for_a_handler_running_on_another_thread() {
     let (child, mut stdout) = start_signals(&["guard-in-flight"]);
     let mut line = String::new();

@@ -3,7 +3,8 @@
 
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{Attribute, Error, Expr, ExprLit, Lit, LitStr, Meta, Result, Token};
+use syn::spanned::Spanned;
+use syn::{Attribute, Error, Expr, ExprLit, Lit, LitStr, Meta, Path, Result, Token};
 
 /// `#[on_exit(priority = <const i32 expression>, name = "…")]`, both optional.
 #[derive(Default)]
@@ -27,7 +28,7 @@ impl Parse for Args {
                 if args.priority.is_some() {
                     return Err(Error::new_spanned(key, "`priority` is given twice"));
                 }
-                args.priority = Some(priority(option.value)?);
+                args.priority = Some(priority(key, option.value)?);
             } else if key.is_ident("name") {
                 if args.name.is_some() {
                     return Err(Error::new_spanned(key, "`name` is given twice"));
@@ -46,13 +47,19 @@ impl Parse for Args {
 
 /// Any constant `i32` expression; literals that cannot be one are refused here, the
 /// rest is left to the type checker, which points at the same tokens.
-fn priority(value: Expr) -> Result<Expr> {
+///
+/// syn reads `-3000000000` as one literal, whose span covers the whole of it or only
+/// the `-`, depending on the compiler; an error about a negative literal points at
+/// the `priority` key instead, the same everywhere.
+fn priority(key: &Path, value: Expr) -> Result<Expr> {
     if let Expr::Lit(ExprLit { lit, .. }) = &value {
         match lit {
             Lit::Int(int) => {
                 int.base10_parse::<i32>().map_err(|_| {
-                    Error::new_spanned(
-                        int,
+                    let negative = int.base10_digits().starts_with('-');
+                    let at = if negative { key.span() } else { int.span() };
+                    Error::new(
+                        at,
                         format!(
                             "the priority must fit in an `i32` ({}..={}), and {} does not",
                             i32::MIN,
