@@ -75,8 +75,8 @@ fn install() {
 /// Windows: `std::process::exit` calls `ExitProcess`, which skips the C runtime's
 /// `atexit` table. Two callbacks then run the handlers that nothing else has run,
 /// whichever comes first:
-/// - the loader calls every TLS callback with `DLL_PROCESS_DETACH`, on every path
-///   out of the process (Wine does not);
+/// - the loader calls every TLS callback with `DLL_PROCESS_DETACH` on `ExitProcess`
+///   (not on `TerminateProcess`, `abort` or a crash; Wine does not call it);
 /// - Windows and Wine call the fiber-local storage callbacks of the thread that
 ///   calls `ExitProcess`: one is set on the main thread.
 ///
@@ -92,9 +92,10 @@ mod process_detach {
     use crate::{exit, report};
 
     /// Gives the calling thread, the main one, a fiber-local value whose callback
-    /// runs the handlers when the thread ends. The main thread ends only with the
-    /// process: on return from `main` the C runtime's `exit` has run them already,
-    /// and after `ExitProcess` this is what runs them.
+    /// runs the handlers when the thread ends with the process: on return from
+    /// `main` the C runtime's `exit` has run them already, and after `ExitProcess`
+    /// this is what runs them (a fiber the main thread switched to has no such value:
+    /// then only the TLS callback does).
     pub(super) fn watch_main_thread() {
         // SAFETY: the callback is an `extern "system"` function that lives as long as
         // the program (this is the main executable) and never unwinds (the run
@@ -111,7 +112,21 @@ mod process_detach {
         }
     }
 
+    #[link(name = "ntdll")]
+    extern "system" {
+        /// Whether the process is shutting down (`ExitProcess` under way): true in
+        /// the callbacks it calls, false when only a thread ends. Not in windows-sys.
+        fn RtlDllShutdownInProgress() -> u8;
+    }
+
     unsafe extern "system" fn on_main_thread_end(_: *const c_void) {
+        // SAFETY: no arguments, no preconditions; it reads a flag of the loader's.
+        if unsafe { RtlDllShutdownInProgress() } == 0 {
+            // The main thread ended alone (`ExitThread`): the process goes on, and
+            // its exit runs the handlers later, through the C runtime or the TLS
+            // callback.
+            return;
+        }
         exit::at_process_detach();
     }
 
@@ -233,7 +248,9 @@ mod exit_hook {
         // SAFETY: a null name asks for the module the process was started from,
         // with no reference taken.
         let main = unsafe { GetModuleHandleW(std::ptr::null()) };
-        !found || here == main
+        // Unknown is treated as a DLL: a callback or a thread of a DLL's copy could
+        // outlive its code, while a program's copy only loses threads.
+        found && here == main
     }
 
     /// Elsewhere the runtime assumes it is in the main executable: musl never

@@ -305,14 +305,17 @@ pub fn handlers() -> Vec<HandlerInfo> {
 /// Exits the process with `code`, running the exit handlers: the one way to exit that
 /// is safe inside a handler.
 ///
-/// Outside an exit run it is [`std::process::exit`]. Inside a handler, or on any
+/// Outside an exit run it is [`std::process::exit`] (on Windows, the C runtime's
+/// `exit`, which, unlike `std::process::exit` there, runs the handlers as returning
+/// from `main` does); like C's `exit`, not from inside another library's exit
+/// functions. Inside a handler, or on any
 /// thread while the process is running its exit handlers, it records `code` and
 /// unwinds the calling thread: a handler ends there (its locals are dropped), a
 /// helper thread that a handler joins ends and the handler's `join` returns `Err`,
 /// the remaining handlers still run, and the process then exits with `code`. If
 /// several calls are made, the last one wins, except that a handler the timeout
 /// abandoned no longer changes anything. `std::process::exit` inside a handler
-/// aborts the process instead and loses every remaining handler.
+/// aborts the process instead on Linux and loses every remaining handler.
 ///
 /// With `panic = "abort"` nothing unwinds: the calling handler ends without its
 /// locals being dropped and the run goes on, and another thread calling it during the

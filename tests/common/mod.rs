@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Once;
+use std::sync::{mpsc, Once};
 use std::time::{Duration, Instant};
 
 /// Set (to anything) when the tests cannot start cargo: under Wine, a Windows
@@ -248,39 +248,47 @@ pub fn run_bounded(command: &mut Command, limit: Duration) -> Run {
 }
 
 /// Waits for `child` to end, reading its piped stdout and stderr (whichever it has)
-/// meanwhile; kills it and fails the test if it takes longer than `limit`.
+/// meanwhile, until both are closed; kills it and fails the test if that takes
+/// longer than `limit` (a grandchild left holding the pipes counts too).
 pub fn wait_bounded(mut child: Child, limit: Duration, what: &str) -> Run {
-    fn read_all(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    let started = Instant::now();
+    let read_all = |pipe: Option<Box<dyn Read + Send>>| {
+        let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
             if let Some(mut pipe) = pipe {
                 pipe.read_to_end(&mut bytes)
                     .expect("the program's output is read");
             }
-            bytes
-        })
-    }
-    let stdout = read_all(child.stdout.take());
-    let stderr = read_all(child.stderr.take());
-    let started = Instant::now();
+            let _ = sender.send(String::from_utf8_lossy(&bytes).into_owned());
+        });
+        receiver
+    };
+    let stdout = read_all(child.stdout.take().map(|pipe| Box::new(pipe) as _));
+    let stderr = read_all(child.stderr.take().map(|pipe| Box::new(pipe) as _));
+    let fail = |child: &mut Child| -> ! {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{what} did not exit within {limit:?}");
+    };
     let status = loop {
         if let Some(status) = child.try_wait().expect("the program can be waited for") {
             break status;
         }
         if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not exit within {limit:?}");
+            fail(&mut child);
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    let text = |reader: std::thread::JoinHandle<Vec<u8>>| {
-        let bytes = reader.join().expect("the reader thread does not panic");
-        String::from_utf8_lossy(&bytes).into_owned()
+    let mut output = |receiver: mpsc::Receiver<String>| {
+        let left = limit.saturating_sub(started.elapsed());
+        receiver
+            .recv_timeout(left)
+            .unwrap_or_else(|_| fail(&mut child))
     };
     Run {
-        stdout: text(stdout),
-        stderr: text(stderr),
+        stdout: output(stdout),
+        stderr: output(stderr),
         status,
     }
 }

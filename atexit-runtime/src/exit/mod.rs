@@ -291,8 +291,11 @@ fn exit_process(code: i32) -> ! {
     #[cfg(windows)]
     {
         let _ = std::io::Write::flush(&mut std::io::stdout());
-        // SAFETY: `exit` may be called from any thread outside the C runtime's exit
-        // (this one is not in it: no exit is under way).
+        // SAFETY: `exit` may be called from any thread, once: a second call while
+        // the first runs is undefined. No run of this runtime owns the exit (checked
+        // by the caller), so no exit that reached its hook is under way; one begun
+        // elsewhere and not yet at the hook (a C `atexit` function calling this) is
+        // the same misuse as calling C's `exit` there, documented for `exit`.
         unsafe { libc::exit(code) }
     }
     #[cfg(not(windows))]

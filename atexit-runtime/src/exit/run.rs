@@ -1,7 +1,7 @@
 //! The exit run: takes the pending handlers one at a time, in exit order, and
 //! executes each with no lock held.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::pending;
 use crate::registry::Drain;
@@ -38,6 +38,12 @@ pub(super) enum Mode {
     Threadless,
 }
 
+/// How long a threadless run waits for a registry shard's lock. On Windows, the run
+/// after `ExitProcess` comes after every other thread was ended, and a lock one of
+/// them held then is held forever; no user code runs under these locks, so a live
+/// thread never holds one nearly this long.
+const THREADLESS_LOCK_PATIENCE: Duration = Duration::from_secs(1);
+
 /// Runs every pending handler, in exit order, until none is left, including those
 /// registered meanwhile, or until the deadline.
 pub(super) fn run_pending(mode: Mode) -> RunEnd {
@@ -58,7 +64,11 @@ pub(super) fn run_pending(mode: Mode) -> RunEnd {
         exit_run,
         finish_in_forked_child,
     );
-    let mut drain = Drain::start();
+    let mut drain = if may_start_threads {
+        Drain::start()
+    } else {
+        Drain::start_with_patience(THREADLESS_LOCK_PATIENCE)
+    };
     let declared = statics::exit_order();
     let mut next_declared = 0;
     loop {
@@ -104,6 +114,12 @@ pub(super) fn run_pending(mode: Mode) -> RunEnd {
             report_skipped(&pending::in_exit_order());
             return RunEnd::DeadlinePassed;
         }
+    }
+    if drain.shards_given_up() > 0 {
+        report::line(format_args!(
+            "skipped the dynamic handlers of {} registry shard(s): a thread that ended without releasing its lock (as ExitProcess ends threads) held it for more than {THREADLESS_LOCK_PATIENCE:?}",
+            drain.shards_given_up()
+        ));
     }
     if watchdog.handler_panicked {
         RunEnd::HandlerPanicked

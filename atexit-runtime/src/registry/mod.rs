@@ -27,7 +27,8 @@ use std::any::TypeId;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
@@ -277,12 +278,62 @@ pub(crate) fn snapshot() -> Vec<(Rank, HandlerInfo)> {
 
 /// The exit run's view of the registry: hands out the pending handlers in exit
 /// order, one at a time, including those registered while it runs.
-pub(crate) struct Drain(());
+pub(crate) struct Drain {
+    /// How long to wait for a shard's lock; `None`: as long as it takes.
+    patience: Option<Duration>,
+    /// The shards given up on (one bit each): their lock stayed held too long.
+    given_up: u32,
+}
 
 impl Drain {
     pub(crate) fn start() -> Self {
         DRAINS.fetch_add(1, Ordering::SeqCst);
-        Drain(())
+        Drain {
+            patience: None,
+            given_up: 0,
+        }
+    }
+
+    /// For a run where a thread may have been ended while it held a shard's lock
+    /// (Windows' `ExitProcess` ends every other thread before the run): a lock still
+    /// held after `patience` is given up on, with the handlers behind it, rather
+    /// than waited for forever. No user code runs under these locks, so a live
+    /// thread holds one for far less.
+    pub(crate) fn start_with_patience(patience: Duration) -> Self {
+        Drain {
+            patience: Some(patience),
+            ..Drain::start()
+        }
+    }
+
+    /// How many shards were given up on.
+    pub(crate) fn shards_given_up(&self) -> u32 {
+        self.given_up.count_ones()
+    }
+
+    /// Locks shard `index`, unless it was or is now given up on.
+    fn lock(&mut self, index: usize) -> Option<Locked> {
+        let Some(patience) = self.patience else {
+            return Some(lock(index));
+        };
+        let bit = 1 << index;
+        let started = Instant::now();
+        while self.given_up & bit == 0 {
+            match SHARDS[index].shard.try_lock() {
+                Ok(shard) => return Some(Locked { index, shard }),
+                Err(TryLockError::Poisoned(poisoned)) => {
+                    return Some(Locked {
+                        index,
+                        shard: poisoned.into_inner(),
+                    })
+                }
+                Err(TryLockError::WouldBlock) if started.elapsed() < patience => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(TryLockError::WouldBlock) => self.given_up |= bit,
+            }
+        }
+        None
     }
 
     /// Takes the next handler to run, unless `next_static` (the rank of the next
@@ -298,15 +349,18 @@ impl Drain {
 
     fn take_next_published(&mut self, next_static: Option<Rank>) -> Option<Taken> {
         loop {
-            let (index, published) = best_published(None)?;
+            let (index, published) = best_published(self.given_up)?;
             // A published rank is never below the truth: if it loses, the truth does.
             if next_static.is_some_and(|next_static| next_static > published) {
                 return None;
             }
-            let mut shard = lock(index);
+            let Some(mut shard) = self.lock(index) else {
+                continue;
+            };
             let top = shard.top(owned_from());
+            let others = self.given_up | 1 << index;
             let beats_the_rest = top.filter(|&top| {
-                best_published(Some(index)).map_or(true, |(_, rank)| top > rank)
+                best_published(others).map_or(true, |(_, rank)| top > rank)
                     && next_static.map_or(true, |next_static| top > next_static)
             });
             match beats_the_rest {
@@ -325,7 +379,9 @@ impl Drain {
     pub(crate) fn is_empty(&mut self) -> bool {
         let mut empty = true;
         for index in 0..SLOTS {
-            empty &= lock(index).republish().is_none();
+            if let Some(mut shard) = self.lock(index) {
+                empty &= shard.republish().is_none();
+            }
         }
         empty
     }
@@ -337,16 +393,13 @@ impl Drop for Drain {
     }
 }
 
-/// The shard with the greatest published rank, but `except`.
-fn best_published(except: Option<usize>) -> Option<(usize, Rank)> {
-    let mut shards = PUBLISHED.load(Ordering::Acquire);
+/// The shard with the greatest published rank, but those in `except` (one bit each).
+fn best_published(except: u32) -> Option<(usize, Rank)> {
+    let mut shards = PUBLISHED.load(Ordering::Acquire) & !except;
     let mut best: Option<(usize, Rank)> = None;
     while shards != 0 {
         let index = shards.trailing_zeros() as usize;
         shards &= shards - 1;
-        if Some(index) == except {
-            continue;
-        }
         if let Some(rank) = SHARDS[index].published() {
             if best.map_or(true, |(_, best)| rank > best) {
                 best = Some((index, rank));

@@ -1,6 +1,10 @@
 //! 8 threads registering, unregistering and dropping guards while another thread
 //! calls `atexit::exit`: no deadlock, no handler twice, and every handler pending
 //! when the run began runs once.
+//!
+//! Usage: `churn_exit [std-exit]`: with `std-exit`, the main thread calls
+//! `std::process::exit(6)` instead (on Windows, `ExitProcess` then ends the churning
+//! threads before the handlers run, perhaps one holding its registry shard's lock).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -24,17 +28,21 @@ fn run_once_checked() -> impl FnOnce() + Send + 'static {
     }
 }
 
+/// Last: a static handler is in no thread's registry shard.
+#[atexit::on_exit(priority = i32::MIN)]
+fn report() {
+    let kept: Vec<usize> = KEPT_RAN
+        .iter()
+        .map(|ran| ran.load(Ordering::SeqCst))
+        .collect();
+    println!(
+        "kept handlers ran {kept:?}, twice {}",
+        TWICE.load(Ordering::SeqCst)
+    );
+}
+
 fn main() {
-    atexit::register_with(i32::MIN, || {
-        let kept: Vec<usize> = KEPT_RAN
-            .iter()
-            .map(|ran| ran.load(Ordering::SeqCst))
-            .collect();
-        println!(
-            "kept handlers ran {kept:?}, twice {}",
-            TWICE.load(Ordering::SeqCst)
-        );
-    });
+    let std_exit = std::env::args().nth(1).as_deref() == Some("std-exit");
     for kept_ran in &KEPT_RAN {
         std::thread::spawn(move || {
             for _ in 0..KEPT {
@@ -50,6 +58,9 @@ fn main() {
         });
     }
     std::thread::sleep(Duration::from_millis(200));
+    if std_exit {
+        std::process::exit(6);
+    }
     std::thread::spawn(|| atexit::exit(6));
     std::thread::sleep(Duration::from_secs(30));
     println!("exit never happened");
