@@ -1,7 +1,7 @@
 //! The exit run: takes the pending handlers one at a time, in exit order, and
 //! executes each with no lock held.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::pending;
 use crate::registry::Drain;
@@ -42,7 +42,8 @@ pub(super) enum Mode {
 /// after `ExitProcess` comes after every other thread was ended, and a lock one of
 /// them held then is held forever; no user code runs under these locks, so a live
 /// thread never holds one nearly this long.
-const THREADLESS_LOCK_PATIENCE: Duration = Duration::from_secs(1);
+#[cfg(windows)]
+const THREADLESS_LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs every pending handler, in exit order, until none is left, including those
 /// registered meanwhile, or until the deadline.
@@ -64,10 +65,12 @@ pub(super) fn run_pending(mode: Mode) -> RunEnd {
         exit_run,
         finish_in_forked_child,
     );
-    let mut drain = if may_start_threads {
-        Drain::start()
-    } else {
-        Drain::start_with_patience(THREADLESS_LOCK_PATIENCE)
+    let mut drain = match mode {
+        // Only Windows ends threads before the run; a shared object's run on Unix
+        // waits for a lock as long as any other run does.
+        #[cfg(windows)]
+        Mode::Threadless => Drain::start_with_patience(THREADLESS_LOCK_PATIENCE),
+        _ => Drain::start(),
     };
     let declared = statics::exit_order();
     let mut next_declared = 0;
@@ -115,6 +118,7 @@ pub(super) fn run_pending(mode: Mode) -> RunEnd {
             return RunEnd::DeadlinePassed;
         }
     }
+    #[cfg(windows)]
     if drain.shards_given_up() > 0 {
         report::line(format_args!(
             "skipped the dynamic handlers of {} registry shard(s): a thread that ended without releasing its lock (as ExitProcess ends threads) held it for more than {THREADLESS_LOCK_PATIENCE:?}",

@@ -299,14 +299,17 @@ impl Drain {
     /// held after `patience` is given up on, with the handlers behind it, rather
     /// than waited for forever. No user code runs under these locks, so a live
     /// thread holds one for far less.
+    #[cfg(windows)]
     pub(crate) fn start_with_patience(patience: Duration) -> Self {
-        Drain {
-            patience: Some(patience),
-            ..Drain::start()
-        }
+        // Built on `start` (not `..Drain::start()`, whose temporary would be dropped
+        // and count the drain as ended).
+        let mut drain = Drain::start();
+        drain.patience = Some(patience);
+        drain
     }
 
     /// How many shards were given up on.
+    #[cfg(windows)]
     pub(crate) fn shards_given_up(&self) -> u32 {
         self.given_up.count_ones()
     }
@@ -407,4 +410,18 @@ fn best_published(except: u32) -> Option<(usize, Rank)> {
         }
     }
     best
+}
+
+#[cfg(all(test, windows))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drain_with_patience_counts_as_one_drain_until_dropped() {
+        let before = DRAINS.load(Ordering::SeqCst);
+        let drain = Drain::start_with_patience(Duration::from_millis(1));
+        assert_eq!(DRAINS.load(Ordering::SeqCst), before + 1);
+        drop(drain);
+        assert_eq!(DRAINS.load(Ordering::SeqCst), before);
+    }
 }
