@@ -95,7 +95,8 @@
 //! # Caveats
 //!
 //! - **Never call [`std::process::exit`] in a handler**: since Rust 1.81 it aborts the
-//!   process and every remaining handler is lost. Call [`atexit::exit`](exit), which
+//!   process on Linux, and on Windows it ends the process at once: either way every
+//!   remaining handler is lost. Call [`atexit::exit`](exit), which
 //!   is safe on any thread during the exit run: it records the code and unwinds the
 //!   calling thread.
 //! - **Thread-locals are gone.** On glibc the exiting thread's thread-locals that

@@ -74,3 +74,23 @@ fn a_host_that_panics_after_unloading_a_plugin_runs_its_handlers_and_exits_101()
     assert_eq!(run.code(), Some(101));
     assert!(run.stderr.contains("the host panics after the unload"));
 }
+
+#[test]
+fn a_plugin_handler_calling_exit_while_unloaded_ends_the_host_with_its_code() {
+    let run = run_host(&["exit"]);
+    // The process ends when the plugin's handlers are done: the host's, which might
+    // start a thread, cannot run under the loader's lock that the unload holds.
+    assert_eq!(
+        run.lines(),
+        [
+            "plugin: started with 3 handlers pending",
+            "plugin: dynamic handler ran",
+            "plugin: exiting with 7",
+            "plugin: static handler ran",
+        ],
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.code(), Some(7));
+    run.assert_quiet();
+}

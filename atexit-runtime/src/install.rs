@@ -112,22 +112,30 @@ mod process_detach {
         }
     }
 
-    #[link(name = "ntdll")]
+    // Imported by name, as windows-sys imports its functions, so that no import
+    // library is needed on either toolchain.
+    #[link(name = "ntdll.dll", kind = "raw-dylib", modifiers = "+verbatim")]
     extern "system" {
         /// Whether the process is shutting down (`ExitProcess` under way): true in
-        /// the callbacks it calls, false when only a thread ends. Not in windows-sys.
+        /// the callbacks it calls, false when only a thread ends or a DLL is freed.
+        /// Not in windows-sys.
         fn RtlDllShutdownInProgress() -> u8;
     }
 
-    unsafe extern "system" fn on_main_thread_end(_: *const c_void) {
+    /// Whether `ExitProcess` is under way, and so every other thread already ended.
+    fn process_shutting_down() -> bool {
         // SAFETY: no arguments, no preconditions; it reads a flag of the loader's.
-        if unsafe { RtlDllShutdownInProgress() } == 0 {
+        unsafe { RtlDllShutdownInProgress() != 0 }
+    }
+
+    unsafe extern "system" fn on_main_thread_end(_: *const c_void) {
+        if !process_shutting_down() {
             // The main thread ended alone (`ExitThread`): the process goes on, and
             // its exit runs the handlers later, through the C runtime or the TLS
             // callback.
             return;
         }
-        exit::at_process_detach();
+        exit::at_process_detach(true);
     }
 
     extern "C" {
@@ -156,7 +164,9 @@ mod process_detach {
 
     unsafe extern "system" fn on_tls_event(_: *mut c_void, reason: u32, _: *mut c_void) {
         if reason == DLL_PROCESS_DETACH {
-            exit::at_process_detach();
+            // Also called when a DLL copy of the runtime is freed, while the
+            // process's other threads live on.
+            exit::at_process_detach(process_shutting_down());
         }
     }
 }

@@ -247,6 +247,10 @@ pub fn run_bounded(command: &mut Command, limit: Duration) -> Run {
     wait_bounded(child, limit, &format!("{command:?}"))
 }
 
+/// How long the output of a program that has exited may take to be read, beyond the
+/// limit on the run.
+const PIPE_GRACE: Duration = Duration::from_secs(1);
+
 /// Waits for `child` to end, reading its piped stdout and stderr (whichever it has)
 /// meanwhile, until both are closed; kills it and fails the test if that takes
 /// longer than `limit` (a grandchild left holding the pipes counts too).
@@ -280,11 +284,20 @@ pub fn wait_bounded(mut child: Child, limit: Duration, what: &str) -> Run {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    let mut output = |receiver: mpsc::Receiver<String>| {
-        let left = limit.saturating_sub(started.elapsed());
+    // Once the program has exited, its output is in the pipes already: a short grace
+    // to read it, unless a grandchild still holds them open.
+    let read_by = Instant::now() + limit.saturating_sub(started.elapsed()).max(PIPE_GRACE);
+    let output = |receiver: mpsc::Receiver<String>| {
         receiver
-            .recv_timeout(left)
-            .unwrap_or_else(|_| fail(&mut child))
+            .recv_timeout(read_by.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|error| match error {
+                mpsc::RecvTimeoutError::Timeout => panic!(
+                    "{what} exited ({status}) but its output stayed open past the limit of {limit:?} (a child of its own holding the pipes?)"
+                ),
+                mpsc::RecvTimeoutError::Disconnected => {
+                    panic!("{what}: reading its output failed")
+                }
+            })
     };
     Run {
         stdout: output(stdout),

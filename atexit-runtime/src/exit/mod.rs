@@ -55,6 +55,20 @@ static OWNER: AtomicU8 = AtomicU8::new(Owner::Nobody as u8);
 /// thread would wait for that lock forever.
 static THREADLESS: AtomicBool = AtomicBool::new(false);
 
+/// Windows: set when `ExitProcess` ended every other thread before the run, so that
+/// a lock one of them held stays held.
+#[cfg(windows)]
+static THREADS_ENDED: AtomicBool = AtomicBool::new(false);
+
+/// The mode of a run where no thread may start.
+fn threadless_mode() -> Mode {
+    #[cfg(windows)]
+    if THREADS_ENDED.load(Ordering::SeqCst) {
+        return Mode::ThreadsEnded;
+    }
+    Mode::Threadless
+}
+
 /// Called when the runtime finds itself in a shared object (known on Linux with
 /// glibc and on Windows).
 pub(crate) fn start_no_threads() {
@@ -108,6 +122,12 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
     };
     if THREADLESS.load(Ordering::SeqCst) {
         run_threadless(reason);
+        if let Some(code) = request::take() {
+            // Not `exit`: the unload holds the loader's lock, and the exit handlers
+            // of the program (another copy of this runtime's, say) could start a
+            // thread, which would wait for that lock forever.
+            end_now(code);
+        }
     } else if run_to_the_end(reason, DEADLINE.duration()) == RunEnd::DeadlinePassed {
         match request::take().or(status) {
             Some(code) => end_now(code),
@@ -147,13 +167,17 @@ pub(crate) fn for_console_event(signal: i32, closing: bool) {
 }
 
 /// Windows: the process is going away (`ExitProcess`, after `std::process::exit`
-/// say) and nothing ran the handlers. Every other thread is gone and the loader lock
-/// is held, so no thread may be started: the handlers run here, one after the other,
-/// with no timeout, no deadline and no async handler, and nothing waits for others.
+/// say: then `threads_ended`, every other thread is gone) or this DLL copy of the
+/// runtime is being freed, and nothing ran the handlers. The loader lock is held, so
+/// no thread may be started: the handlers run here, one after the other, with no
+/// timeout, no deadline and no async handler, and nothing waits for others.
 #[cfg(windows)]
-pub(crate) fn at_process_detach() {
+pub(crate) fn at_process_detach(threads_ended: bool) {
     if !claim(Owner::ProcessDetach) {
         return;
+    }
+    if threads_ended {
+        THREADS_ENDED.store(true, Ordering::SeqCst);
     }
     run_threadless(ExitReason::ExitStatusUnknown);
     if let Some(code) = request::take() {
@@ -230,7 +254,7 @@ pub(crate) fn exit(code: i32) -> ! {
         // A run with no worker (where no thread may start): the rest runs here, since
         // nothing unwinds back to the run, and then the process ends.
         None if threads::is_running_handlers() => {
-            let _ = run::run_pending(Mode::Threadless);
+            let _ = run::run_pending(threadless_mode());
             end_now(request::take().unwrap_or(code))
         }
         None => threads::park_forever(),
@@ -242,7 +266,7 @@ pub(crate) fn exit(code: i32) -> ! {
 fn run_threadless(reason: ExitReason) {
     reason::set(reason);
     trace_start();
-    if std::panic::catch_unwind(|| run::run_pending(Mode::Threadless)).is_err() {
+    if std::panic::catch_unwind(|| run::run_pending(threadless_mode())).is_err() {
         report::internal("the exit run itself panicked; handlers may have been skipped");
     }
 }
@@ -291,11 +315,13 @@ fn exit_process(code: i32) -> ! {
     #[cfg(windows)]
     {
         let _ = std::io::Write::flush(&mut std::io::stdout());
-        // SAFETY: `exit` may be called from any thread, once: a second call while
-        // the first runs is undefined. No run of this runtime owns the exit (checked
-        // by the caller), so no exit that reached its hook is under way; one begun
-        // elsewhere and not yet at the hook (a C `atexit` function calling this) is
-        // the same misuse as calling C's `exit` there, documented for `exit`.
+        // SAFETY: Windows' C runtimes (msvcrt's and the UCRT's) run `exit` under
+        // a lock of their own, so calls from two threads at once are serialised: the
+        // second waits and ends with the process. What is undefined is re-entering
+        // `exit` on the thread running it; no run of this runtime owns the exit
+        // (checked by the caller), so this thread is not inside our exit hook, and a
+        // C `atexit` function calling this is the same misuse as calling C's `exit`
+        // there, documented for `exit`.
         unsafe { libc::exit(code) }
     }
     #[cfg(not(windows))]

@@ -36,6 +36,11 @@ pub(super) enum Mode {
     /// detaching): every handler runs on this thread, with no time limit, and async
     /// ones, which need a thread, are reported and skipped.
     Threadless,
+    /// Windows, after `ExitProcess` ended every other thread: as `Threadless`, and a
+    /// registry shard's lock one of them held is given up on, with the handlers
+    /// behind it, after `THREADLESS_LOCK_PATIENCE`.
+    #[cfg(windows)]
+    ThreadsEnded,
 }
 
 /// How long a threadless run waits for a registry shard's lock. On Windows, the run
@@ -52,6 +57,8 @@ pub(super) fn run_pending(mode: Mode) -> RunEnd {
         Mode::Exit { deadline } => (deadline, true),
         Mode::Explicit => (None, true),
         Mode::Threadless => (None, false),
+        #[cfg(windows)]
+        Mode::ThreadsEnded => (None, false),
     };
     let _in_run = InRun::enter();
     // The run counts as a handler in flight from before its first handler leaves the
@@ -66,10 +73,8 @@ pub(super) fn run_pending(mode: Mode) -> RunEnd {
         finish_in_forked_child,
     );
     let mut drain = match mode {
-        // Only Windows ends threads before the run; a shared object's run on Unix
-        // waits for a lock as long as any other run does.
         #[cfg(windows)]
-        Mode::Threadless => Drain::start_with_patience(THREADLESS_LOCK_PATIENCE),
+        Mode::ThreadsEnded => Drain::start_with_patience(THREADLESS_LOCK_PATIENCE),
         _ => Drain::start(),
     };
     let declared = statics::exit_order();

@@ -299,7 +299,7 @@ impl Drain {
     /// held after `patience` is given up on, with the handlers behind it, rather
     /// than waited for forever. No user code runs under these locks, so a live
     /// thread holds one for far less.
-    #[cfg(windows)]
+    #[cfg(any(windows, test))]
     pub(crate) fn start_with_patience(patience: Duration) -> Self {
         // Built on `start` (not `..Drain::start()`, whose temporary would be dropped
         // and count the drain as ended).
@@ -309,7 +309,7 @@ impl Drain {
     }
 
     /// How many shards were given up on.
-    #[cfg(windows)]
+    #[cfg(any(windows, test))]
     pub(crate) fn shards_given_up(&self) -> u32 {
         self.given_up.count_ones()
     }
@@ -412,16 +412,44 @@ fn best_published(except: u32) -> Option<(usize, Rank)> {
     best
 }
 
-#[cfg(all(test, windows))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
+    fn register(priority: i32) -> Handle {
+        insert(priority, Payload::new(|| {}), Location::caller())
+    }
+
+    /// One test, so that no other drain, which sends registrations to the first
+    /// shard, runs meanwhile.
     #[test]
-    fn a_drain_with_patience_counts_as_one_drain_until_dropped() {
-        let before = DRAINS.load(Ordering::SeqCst);
-        let drain = Drain::start_with_patience(Duration::from_millis(1));
-        assert_eq!(DRAINS.load(Ordering::SeqCst), before + 1);
+    fn a_drain_with_patience_gives_up_on_a_shard_whose_lock_stays_held() {
+        let drains_before = DRAINS.load(Ordering::SeqCst);
+        let second = register(0);
+        // The one to run first, in another thread's shard.
+        let first = std::thread::spawn(|| register(1)).join().unwrap();
+        assert_ne!(second.shard, first.shard, "each thread has its own slot");
+        // As a thread ended by `ExitProcess` in the middle of a registration leaves it.
+        let held = lock(first.shard as usize);
+
+        let mut drain = Drain::start_with_patience(Duration::from_millis(20));
+        assert_eq!(DRAINS.load(Ordering::SeqCst), drains_before + 1);
+        let taken = drain.take_next(None).expect("the other shard is free");
+        assert_eq!(
+            taken.info.priority(),
+            0,
+            "the first handler's shard was given up"
+        );
+        assert!(drain.take_next(None).is_none());
+        assert!(drain.is_empty(), "the held shard counts as given up");
+        assert_eq!(drain.shards_given_up(), 1);
         drop(drain);
-        assert_eq!(DRAINS.load(Ordering::SeqCst), before);
+        assert_eq!(DRAINS.load(Ordering::SeqCst), drains_before);
+
+        drop(held);
+        assert!(
+            remove(&first).is_some(),
+            "the handler given up on is still there"
+        );
     }
 }

@@ -14,6 +14,16 @@ pub extern "C" fn plugin_watch() {
     atexit::set_handler_timeout(Some(std::time::Duration::from_millis(500)));
 }
 
+/// Called by the host before `plugin_start`: a handler that ends the process with
+/// status 7 while the plugin is unloaded, after the plugin's newer handlers.
+#[no_mangle]
+pub extern "C" fn plugin_exit_when_unloaded() {
+    atexit::register(|| {
+        println!("plugin: exiting with 7");
+        atexit::exit(7)
+    });
+}
+
 /// Called by the host after loading the plugin.
 #[no_mangle]
 pub extern "C" fn plugin_start() {

@@ -2,7 +2,9 @@
 //! unloads it, then exits: the plugin's handlers run when it is unloaded, and the
 //! host's own at exit, with nothing of the unloaded code left to crash the process,
 //! even a panic (with `panic`, the host panics after the unload), and even when the
-//! plugin set a handler timeout (with `watched`), which elsewhere starts a thread.
+//! plugin set a handler timeout (with `watched`), which elsewhere starts a thread,
+//! and even when a handler of the plugin calls `atexit::exit` (with `exit`: the
+//! process then ends with the plugin's code, without the host's handlers).
 //!
 //! Loading is `dlopen`/`dlclose` on Unix and `LoadLibraryW`/`FreeLibrary` on Windows.
 
@@ -10,12 +12,19 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .expect("usage: plugin_host PATH [watched|panic]");
+        .expect("usage: plugin_host PATH [watched|panic|exit]");
     let mode = args.next().unwrap_or_default();
     atexit::register(|| println!("host: handler ran"));
     let library = library::Library::open(&path);
-    if mode == "watched" {
-        library.call(c"plugin_watch");
+    match mode.as_str() {
+        "watched" => library.call(c"plugin_watch"),
+        "exit" => {
+            // The host's own run would then start a thread, which under the
+            // loader's lock the unload holds would wait forever.
+            atexit::set_handler_timeout(Some(std::time::Duration::from_secs(5)));
+            library.call(c"plugin_exit_when_unloaded");
+        }
+        _ => {}
     }
     library.call(c"plugin_start");
     library.close();
