@@ -94,9 +94,10 @@
 //!
 //! # Caveats
 //!
-//! - **Never call [`std::process::exit`] in a handler**: since Rust 1.81 it aborts the
-//!   process on Linux, and on Windows it ends the process at once: either way every
-//!   remaining handler is lost. Call [`atexit::exit`](exit), which
+//! - **Never call [`std::process::exit`] in a handler**: every remaining handler is
+//!   lost. On Linux std (since 1.81) aborts the process, on Windows it ends the
+//!   process at once, and on macOS it re-enters the C library's `exit`, which C
+//!   leaves undefined. Call [`atexit::exit`](exit), which
 //!   is safe on any thread during the exit run: it records the code and unwinds the
 //!   calling thread.
 //! - **Thread-locals are gone.** On glibc the exiting thread's thread-locals that

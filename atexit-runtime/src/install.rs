@@ -89,7 +89,7 @@ mod process_detach {
     use windows_sys::Win32::System::SystemServices::DLL_PROCESS_DETACH;
     use windows_sys::Win32::System::Threading::{FlsAlloc, FlsSetValue, FLS_OUT_OF_INDEXES};
 
-    use crate::{exit, report};
+    use crate::{exit, report, threads};
 
     /// Gives the calling thread, the main one, a fiber-local value whose callback
     /// runs the handlers when the thread ends with the process: on return from
@@ -112,30 +112,14 @@ mod process_detach {
         }
     }
 
-    // Imported by name, as windows-sys imports its functions, so that no import
-    // library is needed on either toolchain.
-    #[link(name = "ntdll.dll", kind = "raw-dylib", modifiers = "+verbatim")]
-    extern "system" {
-        /// Whether the process is shutting down (`ExitProcess` under way): true in
-        /// the callbacks it calls, false when only a thread ends or a DLL is freed.
-        /// Not in windows-sys.
-        fn RtlDllShutdownInProgress() -> u8;
-    }
-
-    /// Whether `ExitProcess` is under way, and so every other thread already ended.
-    fn process_shutting_down() -> bool {
-        // SAFETY: no arguments, no preconditions; it reads a flag of the loader's.
-        unsafe { RtlDllShutdownInProgress() != 0 }
-    }
-
     unsafe extern "system" fn on_main_thread_end(_: *const c_void) {
-        if !process_shutting_down() {
+        if !threads::others_were_ended() {
             // The main thread ended alone (`ExitThread`): the process goes on, and
             // its exit runs the handlers later, through the C runtime or the TLS
             // callback.
             return;
         }
-        exit::at_process_detach(true);
+        exit::at_process_detach();
     }
 
     extern "C" {
@@ -166,7 +150,7 @@ mod process_detach {
         if reason == DLL_PROCESS_DETACH {
             // Also called when a DLL copy of the runtime is freed, while the
             // process's other threads live on.
-            exit::at_process_detach(process_shutting_down());
+            exit::at_process_detach();
         }
     }
 }

@@ -315,8 +315,9 @@ pub fn handlers() -> Vec<HandlerInfo> {
 /// the remaining handlers still run, and the process then exits with `code`. If
 /// several calls are made, the last one wins, except that a handler the timeout
 /// abandoned no longer changes anything. `std::process::exit` inside a handler
-/// instead aborts the process on Linux and ends it at once on Windows: either way
-/// every remaining handler is lost.
+/// instead loses every remaining handler: std aborts the process on Linux, Windows
+/// ends it at once, and on macOS the C library's `exit` is re-entered, which C leaves
+/// undefined.
 ///
 /// With `panic = "abort"` nothing unwinds: the calling handler ends without its
 /// locals being dropped and the run goes on, and another thread calling it during the

@@ -113,6 +113,22 @@ pub(crate) fn is_main() -> bool {
     IS_MAIN.with(Cell::get)
 }
 
+/// Windows: whether `ExitProcess` is under way. It ends every other thread before
+/// it calls the loader's callbacks, so a lock one of them held stays held; when only
+/// a thread ends or a DLL is freed, the others live on.
+#[cfg(windows)]
+pub(crate) fn others_were_ended() -> bool {
+    // Imported by name, as windows-sys imports its functions, so that no import
+    // library is needed on either toolchain.
+    #[link(name = "ntdll.dll", kind = "raw-dylib", modifiers = "+verbatim")]
+    extern "system" {
+        /// True in the callbacks `ExitProcess` calls. Not in windows-sys.
+        fn RtlDllShutdownInProgress() -> u8;
+    }
+    // SAFETY: no arguments, no preconditions; it reads a flag of the loader's.
+    unsafe { RtlDllShutdownInProgress() != 0 }
+}
+
 /// Stops the calling thread for good: for a thread that must not return and cannot
 /// unwind. Sleeps rather than parks: parking needs the thread's handle, a
 /// thread-local that glibc may have destroyed.

@@ -55,15 +55,10 @@ static OWNER: AtomicU8 = AtomicU8::new(Owner::Nobody as u8);
 /// thread would wait for that lock forever.
 static THREADLESS: AtomicBool = AtomicBool::new(false);
 
-/// Windows: set when `ExitProcess` ended every other thread before the run, so that
-/// a lock one of them held stays held.
-#[cfg(windows)]
-static THREADS_ENDED: AtomicBool = AtomicBool::new(false);
-
 /// The mode of a run where no thread may start.
 fn threadless_mode() -> Mode {
     #[cfg(windows)]
-    if THREADS_ENDED.load(Ordering::SeqCst) {
+    if threads::others_were_ended() {
         return Mode::ThreadsEnded;
     }
     Mode::Threadless
@@ -123,10 +118,11 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
     if THREADLESS.load(Ordering::SeqCst) {
         run_threadless(reason);
         if let Some(code) = request::take() {
-            // Not `exit`: the unload holds the loader's lock, and the exit handlers
-            // of the program (another copy of this runtime's, say) could start a
-            // thread, which would wait for that lock forever.
-            end_now(code);
+            // Not `exit`: when the library is being unloaded, the loader's lock is
+            // held, and the exit handlers of the program (another copy of this
+            // runtime's, say) could start a thread, which would wait for it forever.
+            // Nothing here tells an unload from the process's exit, so both end now.
+            end_from_threadless_run(code);
         }
     } else if run_to_the_end(reason, DEADLINE.duration()) == RunEnd::DeadlinePassed {
         match request::take().or(status) {
@@ -167,33 +163,19 @@ pub(crate) fn for_console_event(signal: i32, closing: bool) {
 }
 
 /// Windows: the process is going away (`ExitProcess`, after `std::process::exit`
-/// say: then `threads_ended`, every other thread is gone) or this DLL copy of the
-/// runtime is being freed, and nothing ran the handlers. The loader lock is held, so
-/// no thread may be started: the handlers run here, one after the other, with no
-/// timeout, no deadline and no async handler, and nothing waits for others.
+/// say: every other thread is gone) or this DLL copy of the runtime is being freed,
+/// and nothing ran the handlers. The loader lock is held, so no thread may be
+/// started: the handlers run here, one after the other, with no timeout, no deadline
+/// and no async handler, and nothing waits for others.
 #[cfg(windows)]
-pub(crate) fn at_process_detach(threads_ended: bool) {
+pub(crate) fn at_process_detach() {
     if !claim(Owner::ProcessDetach) {
         return;
     }
-    if threads_ended {
-        THREADS_ENDED.store(true, Ordering::SeqCst);
-    }
     run_threadless(ExitReason::ExitStatusUnknown);
     if let Some(code) = request::take() {
-        end_at_detach(code);
+        end_from_threadless_run(code);
     }
-}
-
-/// Ends the process with `code` while it detaches: `ExitProcess` is under way, and
-/// only termination can change its status.
-#[cfg(windows)]
-fn end_at_detach(code: i32) -> ! {
-    use windows_sys::Win32::System::Threading::{GetCurrentProcess, TerminateProcess};
-    // SAFETY: `TerminateProcess` on the current process's pseudo-handle has no
-    // preconditions; it does not return.
-    unsafe { TerminateProcess(GetCurrentProcess(), code as u32) };
-    end_now(code)
 }
 
 /// A thread panicked and nothing can unwind: runs the handlers on it, within a
@@ -255,7 +237,7 @@ pub(crate) fn exit(code: i32) -> ! {
         // nothing unwinds back to the run, and then the process ends.
         None if threads::is_running_handlers() => {
             let _ = run::run_pending(threadless_mode());
-            end_now(request::take().unwrap_or(code))
+            end_from_threadless_run(request::take().unwrap_or(code))
         }
         None => threads::park_forever(),
     }
@@ -315,13 +297,14 @@ fn exit_process(code: i32) -> ! {
     #[cfg(windows)]
     {
         let _ = std::io::Write::flush(&mut std::io::stdout());
-        // SAFETY: Windows' C runtimes (msvcrt's and the UCRT's) run `exit` under
-        // a lock of their own, so calls from two threads at once are serialised: the
-        // second waits and ends with the process. What is undefined is re-entering
-        // `exit` on the thread running it; no run of this runtime owns the exit
-        // (checked by the caller), so this thread is not inside our exit hook, and a
-        // C `atexit` function calling this is the same misuse as calling C's `exit`
-        // there, documented for `exit`.
+        // SAFETY: Windows' C runtimes (msvcrt's and the UCRT's) take a lock of their
+        // own in `exit`, so calls from two threads at once do not run the `atexit`
+        // table twice: the second caller waits, and the process ends with either
+        // caller's status. What C leaves undefined is re-entering `exit` on the
+        // thread running it; no run of this runtime owns the exit (checked by the
+        // caller), so this thread is not inside our exit hook, and a C `atexit`
+        // function calling this is the same misuse as calling C's `exit` there,
+        // documented for `exit`.
         unsafe { libc::exit(code) }
     }
     #[cfg(not(windows))]
@@ -351,6 +334,32 @@ fn end_now(code: i32) -> ! {
         libc::fflush(std::ptr::null_mut());
         libc::_exit(code)
     }
+}
+
+/// Ends the process with `code` from a run where no thread may start (a library
+/// being unloaded, or Windows' process detach), so that nothing else runs: not the
+/// program's exit handlers, and on Windows not the loader's callbacks either, which
+/// `_exit` would call again (`ExitProcess`) and so run the program's handlers.
+fn end_from_threadless_run(code: i32) -> ! {
+    if THREADLESS.load(Ordering::SeqCst) {
+        report::line(format_args!(
+            "atexit::exit({code}) in the exit run of a shared library: the process ends \
+             now; exit handlers of the program that had not run yet are skipped"
+        ));
+    }
+    #[cfg(windows)]
+    {
+        use windows_sys::Win32::System::Threading::{GetCurrentProcess, TerminateProcess};
+        // A thread that `ExitProcess` ended may hold a stream's lock.
+        if !threads::others_were_ended() {
+            // SAFETY: `fflush(NULL)` flushes every C stream; it has no preconditions.
+            unsafe { libc::fflush(std::ptr::null_mut()) };
+        }
+        // SAFETY: `TerminateProcess` on the current process's pseudo-handle has no
+        // preconditions; on it, the call does not return.
+        unsafe { TerminateProcess(GetCurrentProcess(), code as u32) };
+    }
+    end_now(code)
 }
 
 /// Handlers that other threads are running (an early `run_exit_handlers`, a guard
