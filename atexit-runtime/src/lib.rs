@@ -315,9 +315,9 @@ pub fn handlers() -> Vec<HandlerInfo> {
 /// the remaining handlers still run, and the process then exits with `code`. If
 /// several calls are made, the last one wins, except that a handler the timeout
 /// abandoned no longer changes anything. `std::process::exit` inside a handler
-/// instead loses every remaining handler: std aborts the process on Linux, Windows
-/// ends it at once, and on macOS the C library's `exit` is re-entered, which C leaves
-/// undefined.
+/// instead loses every remaining handler: on Linux std aborts the process when the
+/// exit began in std, Windows ends it at once, and elsewhere the C library's `exit`
+/// is called a second time, which C leaves undefined.
 ///
 /// With `panic = "abort"` nothing unwinds: the calling handler ends without its
 /// locals being dropped and the run goes on, and another thread calling it during the

@@ -358,7 +358,10 @@ fn end_from_threadless_run(code: i32) -> ! {
         // SAFETY: `TerminateProcess` on the current process's pseudo-handle has no
         // preconditions; on it, the call does not return.
         unsafe { TerminateProcess(GetCurrentProcess(), code as u32) };
+        // Not `end_now`: its `_exit` would call the loader's callbacks again.
+        std::process::abort()
     }
+    #[cfg(not(windows))]
     end_now(code)
 }
 

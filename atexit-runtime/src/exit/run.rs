@@ -104,7 +104,7 @@ pub(super) fn run_pending(mode: Mode) -> RunEnd {
         if !may_start_threads {
             if job.is_async() {
                 report::line(format_args!(
-                    "skipped async handler {}: no thread can run it while the process detaches",
+                    "skipped async handler {}: no thread may start while a library is unloaded or the process detaches",
                     job.subject.info().label()
                 ));
             } else {
