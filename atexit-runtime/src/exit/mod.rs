@@ -121,7 +121,9 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
             // Not `exit`: when the library is being unloaded, the loader's lock is
             // held, and the exit handlers of the program (another copy of this
             // runtime's, say) could start a thread, which would wait for it forever.
-            // Nothing here tells an unload from the process's exit, so both end now.
+            // On glibc nothing tells an unload from the process's exit, so both end
+            // now; on Windows only termination changes the status once `ExitProcess`
+            // is under way.
             end_from_threadless_run(code);
         }
     } else if run_to_the_end(reason, DEADLINE.duration()) == RunEnd::DeadlinePassed {
