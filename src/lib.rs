@@ -97,9 +97,9 @@
 //! - **Never call [`std::process::exit`] in a handler**: every remaining handler is
 //!   lost. On Linux std (since 1.81) aborts the process when the exit began in std,
 //!   on Windows it ends the process at once, and elsewhere it calls the C library's
-//!   `exit` a second time, which C leaves undefined. Call [`atexit::exit`](exit), which
-//!   is safe on any thread during the exit run: it records the code and unwinds the
-//!   calling thread.
+//!   `exit` a second time, which C leaves undefined. Call [`atexit::exit`](exit),
+//!   which is safe on any thread during the exit run: it records the code and
+//!   unwinds the calling thread.
 //! - **Thread-locals are gone.** On glibc the exiting thread's thread-locals that
 //!   have destructors are destroyed before exit handlers run, so a handler must not
 //!   rely on them (`thread_local!` values, or anything that caches state in one).
