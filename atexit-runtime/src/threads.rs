@@ -142,9 +142,46 @@ pub(crate) fn park_forever() -> ! {
 /// Called in a forked child: the parent's other threads, and what they were running,
 /// do not exist here. This thread's own handlers still count.
 pub(crate) fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
     for count in &IN_FLIGHT {
         count.store(0, Ordering::SeqCst);
     }
     let own = OWN_IN_FLIGHT.with(Cell::get);
     IN_FLIGHT[slot()].store(own, Ordering::SeqCst);
+}
+
+/// How many times this process's line was forked: bumped in each child, so that a
+/// thread can tell, with one load, that it now runs in a child.
+#[cfg(unix)]
+static FORK_GENERATION: AtomicUsize = AtomicUsize::new(0);
+
+/// See `FORK_GENERATION`; always 0 where there is no `fork`.
+#[inline]
+pub(crate) fn fork_generation() -> usize {
+    #[cfg(unix)]
+    return FORK_GENERATION.load(Ordering::Relaxed);
+    #[cfg(not(unix))]
+    0
+}
+
+/// The stack the main thread gets: the soft `RLIMIT_STACK` where there is one and
+/// it is finite, else 8 MiB (Linux's default limit). The exit run's thread gets at
+/// least this, so that a handler that works on the main thread works there too.
+pub(crate) fn main_thread_stack_size() -> usize {
+    const DEFAULT: usize = 8 << 20;
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `getrlimit` writes the limit into the struct it is given, which
+        // lives for the call.
+        if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) } == 0
+            && limit.rlim_cur != libc::RLIM_INFINITY
+        {
+            return usize::try_from(limit.rlim_cur).map_or(DEFAULT, |size| size.max(DEFAULT));
+        }
+    }
+    DEFAULT
 }

@@ -56,12 +56,6 @@ impl Job {
             Call::Registered(payload) => payload.is_async(),
         }
     }
-
-    /// Runs a handler that is not async on this thread and reports how it ended.
-    pub(super) fn run(self, trace: bool) {
-        let Job { subject, call } = self;
-        call.run(&subject, trace, &mut Executor::elsewhere());
-    }
 }
 
 impl Call {

@@ -69,15 +69,24 @@ impl Limit {
     pub(super) fn get(&self) -> Setting {
         let mut setting = self.setting.load(Ordering::SeqCst);
         if setting == FROM_ENV {
-            let from_env = self.read_variable();
-            // The function may have been called meanwhile; it wins.
+            let (from_env, malformed) = self.read_variable();
+            // The function may have been called meanwhile, and wins; another thread
+            // may have read the variable too, and is the one to report it.
             setting = match self.setting.compare_exchange(
                 FROM_ENV,
                 from_env,
                 Ordering::SeqCst,
                 Ordering::SeqCst,
             ) {
-                Ok(_) => from_env,
+                Ok(_) => {
+                    if let Some(value) = malformed {
+                        report::line(format_args!(
+                            "ignoring {}={value:?}: not a whole number of milliseconds",
+                            self.variable
+                        ));
+                    }
+                    from_env
+                }
                 Err(set) => set,
             };
         }
@@ -103,25 +112,20 @@ impl Limit {
         }
     }
 
-    fn read_variable(&self) -> u64 {
+    /// The setting the variable asks for, and its value if that is malformed.
+    fn read_variable(&self) -> (u64, Option<std::ffi::OsString>) {
         let Some(value) = std::env::var_os(self.variable) else {
-            return UNSET;
+            return (UNSET, None);
         };
         if value.is_empty() {
-            return OFF;
+            return (OFF, None);
         }
         match value
             .to_str()
             .and_then(|text| text.trim().parse::<u64>().ok())
         {
-            Some(millis) => encode(Some(Duration::from_millis(millis))),
-            None => {
-                report::line(format_args!(
-                    "ignoring {}={value:?}: not a whole number of milliseconds",
-                    self.variable
-                ));
-                UNSET
-            }
+            Some(millis) => (encode(Some(Duration::from_millis(millis))), None),
+            None => (UNSET, Some(value)),
         }
     }
 

@@ -14,6 +14,7 @@ mod panic;
 mod reason;
 mod request;
 mod run;
+mod run_thread;
 mod watchdog;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -27,8 +28,10 @@ pub(crate) use panic::{install_hook as install_panic_hook, on_panic};
 pub(crate) use reason::current as reason;
 pub use reason::ExitReason;
 
+use executor::Executor;
 use limits::{DEADLINE, TIMEOUT};
-use run::{Mode, RunEnd};
+use run::Mode;
+use watchdog::{RunEnd, Watchdog};
 
 /// Who runs the exit of the process.
 #[repr(u8)]
@@ -49,6 +52,12 @@ enum Owner {
 }
 
 static OWNER: AtomicU8 = AtomicU8::new(Owner::Nobody as u8);
+
+/// Set in a child forked while its parent was exiting, by a thread that was not
+/// running handlers: the child does not go on with that exit, but its copy of the
+/// parent's `std::process::exit` is under way, so std refuses another.
+#[cfg(unix)]
+static FORKED_FROM_AN_EXIT: AtomicBool = AtomicBool::new(false);
 
 /// Set when this copy of the runtime lives in a shared object: its exit hook then
 /// runs while the library is unloaded, under the dynamic loader's lock, where a new
@@ -128,7 +137,7 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
         }
     } else if run_to_the_end(reason, DEADLINE.duration()) == RunEnd::DeadlinePassed {
         match request::take().or(status) {
-            Some(code) => end_now(code),
+            Some(code) => end_at_deadline(code),
             // The C library did not tell the status, and knows it: it ends the process
             // with it once this returns, after the exit handlers of other libraries.
             None => return,
@@ -189,11 +198,10 @@ fn run_after_panic() {
         // during the exit would.
         return;
     }
-    let deadline = match DEADLINE.get() {
-        limits::Setting::Unset => Some(limits::DEADLINE_AFTER_PANIC),
-        setting => setting.duration(),
-    };
-    run_to_the_end(ExitReason::Panic, deadline);
+    // A crash must never hang: only a deadline the program set replaces the bound;
+    // turning the deadline off does not remove it.
+    let deadline = DEADLINE.duration().unwrap_or(limits::DEADLINE_AFTER_PANIC);
+    run_to_the_end(ExitReason::Panic, Some(deadline));
 }
 
 /// `atexit::run_exit_handlers`.
@@ -201,7 +209,7 @@ pub(crate) fn run_explicitly() {
     let nested = threads::is_running_handlers();
     reason::explicit_run_begins();
     trace_start();
-    let end = run::run_pending(Mode::Explicit);
+    let end = Watchdog::new(Mode::Explicit).pass();
     reason::explicit_run_ends();
     if end == RunEnd::HandlerPanicked {
         report::line(format_args!(
@@ -222,23 +230,31 @@ pub(crate) fn run_explicitly() {
 /// `atexit::exit`.
 pub(crate) fn exit(code: i32) -> ! {
     if !threads::is_running_handlers() && !is_exiting() {
+        #[cfg(unix)]
+        if FORKED_FROM_AN_EXIT.load(Ordering::SeqCst) {
+            // SAFETY: this child has its parent's exit under way on a thread that
+            // does not exist here, and runs no exit of its own (`is_exiting` is
+            // false): C's `exit` may be called; std's would wait for that thread
+            // forever.
+            unsafe { libc::exit(code) }
+        }
         exit_process(code)
     }
-    let worker = watchdog::this_worker();
+    let thread = run_thread::this();
     // A handler the watchdog gave up on no longer decides anything.
-    if !worker.is_some_and(|worker| worker.is_abandoned()) {
+    if !thread.is_some_and(|thread| thread.is_abandoned()) {
         request::record(code);
         reason::exit_requested(code);
     }
     #[cfg(not(panic = "abort"))]
     std::panic::resume_unwind(Box::new(request::Unwinding));
     #[cfg(panic = "abort")]
-    match worker {
-        Some(worker) => worker.end_handler(false),
-        // A run with no worker (where no thread may start): the rest runs here, since
-        // nothing unwinds back to the run, and then the process ends.
+    match thread {
+        Some(thread) => watchdog::stop_in_handler(thread, false),
+        // A run on the thread that began it (where no thread may start): the rest
+        // runs here, since nothing unwinds back to the run, and then the process ends.
         None if threads::is_running_handlers() => {
-            let _ = run::run_pending(threadless_mode());
+            let _ = run::take_and_run(threadless_mode(), None, &mut Executor::elsewhere());
             end_from_threadless_run(request::take().unwrap_or(code))
         }
         None => threads::park_forever(),
@@ -250,7 +266,9 @@ pub(crate) fn exit(code: i32) -> ! {
 fn run_threadless(reason: ExitReason) {
     reason::set(reason);
     trace_start();
-    if std::panic::catch_unwind(|| run::run_pending(threadless_mode())).is_err() {
+    let _in_flight = threads::InFlight::begin();
+    let run = || run::take_and_run(threadless_mode(), None, &mut Executor::elsewhere());
+    if std::panic::catch_unwind(run).is_err() {
         report::internal("the exit run itself panicked; handlers may have been skipped");
     }
 }
@@ -269,25 +287,39 @@ fn run_to_the_end(reason: ExitReason, deadline: Option<Duration>) -> RunEnd {
     reason::set(reason);
     trace_start();
     let deadline = deadline.and_then(|deadline| Instant::now().checked_add(deadline));
-    let run = || {
-        std::panic::catch_unwind(|| run::run_pending(Mode::Exit { deadline })).unwrap_or_else(
-            |_| {
-                report::internal("the exit run itself panicked; handlers may have been skipped");
-                RunEnd::Completed
-            },
-        )
-    };
-    let end = run();
-    if end == RunEnd::DeadlinePassed || !wait_for_handlers_elsewhere(deadline) {
+    let mut watchdog = Watchdog::new(Mode::Exit { deadline });
+    let end = pass_reporting_internal_panics(&mut watchdog);
+    // A handler's panic may have bounded the rest of the run: `watchdog.deadline()`.
+    if end == RunEnd::DeadlinePassed || !wait_for_handlers_elsewhere(watchdog.deadline()) {
         return end;
     }
     // They finished, and what they registered meanwhile runs too, in one more pass:
     // only one, since threads that keep registering would otherwise hold the exit.
-    let end = run();
+    let end = pass_reporting_internal_panics(&mut watchdog);
     if end != RunEnd::DeadlinePassed {
-        wait_for_handlers_elsewhere(deadline);
+        wait_for_handlers_elsewhere(watchdog.deadline());
     }
     end
+}
+
+fn pass_reporting_internal_panics(watchdog: &mut Watchdog) -> RunEnd {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| watchdog.pass())).unwrap_or_else(
+        |_| {
+            report::internal("the exit run itself panicked; handlers may have been skipped");
+            RunEnd::Completed
+        },
+    )
+}
+
+/// The status a child forked in a handler ends with, when it asked for none: the
+/// one its parent's run ends with, where it is known.
+fn status_of_forked_run() -> i32 {
+    match reason::current() {
+        Some(ExitReason::Exit(status)) => status,
+        Some(ExitReason::Panic) => 101,
+        Some(ExitReason::Signal(signal)) => 128 + signal,
+        _ => 0,
+    }
 }
 
 /// Ends the process with `code` the way C's `exit` does, which runs the exit hook.
@@ -336,6 +368,31 @@ fn end_now(code: i32) -> ! {
         libc::fflush(std::ptr::null_mut());
         libc::_exit(code)
     }
+}
+
+/// How long the end at the deadline waits for C streams to be flushed.
+const FLUSH_PATIENCE: Duration = Duration::from_millis(100);
+
+/// Ends the process with `code` once the deadline passed: nothing else runs, and
+/// C streams are flushed if that is done within `FLUSH_PATIENCE`. An abandoned
+/// handler may hold a stream's lock, or a stream may write to a pipe nobody reads:
+/// what such a stream buffered is then lost, rather than the process hung.
+pub(crate) fn end_at_deadline(code: i32) -> ! {
+    let (flushed, done) = std::sync::mpsc::channel();
+    let flushing = thread::Builder::new()
+        .name("atexit-flush".into())
+        .spawn(move || {
+            // SAFETY: `fflush(NULL)` flushes every C stream; it has no preconditions.
+            // It may wait for a stream's lock forever: nothing waits for it longer
+            // than the patience below.
+            unsafe { libc::fflush(std::ptr::null_mut()) };
+            let _ = flushed.send(());
+        });
+    if flushing.is_ok() {
+        let _ = done.recv_timeout(FLUSH_PATIENCE);
+    }
+    // SAFETY: `_exit` has no preconditions; after a deadline nothing else may run.
+    unsafe { libc::_exit(code) }
 }
 
 /// Ends the process with `code` from a run where no thread may start (a library
@@ -389,8 +446,14 @@ fn wait_for_handlers_elsewhere(deadline: Option<Instant>) -> bool {
 }
 
 #[cfg(unix)]
-/// Called in a forked child: the parent's exit, if it had begun, is not the child's.
+/// Called in a forked child, on the thread that forked. A handler that forks goes on
+/// with its run in the child, which sees the parent's exit as its own. Forked by any
+/// other thread, the child does not go on with the parent's exit.
 pub(crate) fn after_fork_in_child() {
+    if threads::is_running_handlers() {
+        return;
+    }
+    FORKED_FROM_AN_EXIT.store(is_exiting(), Ordering::SeqCst);
     OWNER.store(Owner::Nobody as u8, Ordering::SeqCst);
     request::forget();
     reason::forget();
