@@ -61,9 +61,14 @@
 //! `main` panics (the status stays 101). With [`catch_signals`], also on SIGINT,
 //! SIGTERM, SIGHUP and SIGQUIT. A handler asks why with [`exit_reason`].
 //!
+//! Handlers run on a thread of the runtime's, one for the whole run, made with the
+//! main thread's stack, while the thread that began the exit waits: its
+//! thread-locals are gone on glibc by then, and handlers need live ones to log
+//! through `tracing`, use `rand::thread_rng()` or enter a tokio runtime.
+//!
 //! With `panic = "abort"`, a panic in `main` or in any thread prints its message,
-//! runs the pending handlers on the panicking thread (within 10 seconds, unless
-//! [`set_exit_deadline`] says otherwise), then aborts the process. A handler that
+//! runs the pending handlers (within 10 seconds, unless [`set_exit_deadline`] sets a
+//! deadline of its own), then aborts the process. A handler that
 //! panics there is reported and the others run; [`exit`] in a handler still runs the
 //! others and exits with its code, without dropping the handler's locals. A program
 //! that sets its own panic hook calls [`on_panic`] from it.
@@ -94,16 +99,19 @@
 //!
 //! # Caveats
 //!
-//! - **Never call [`std::process::exit`] in a handler**: every remaining handler is
-//!   lost. On Linux std (since 1.81) aborts the process when the exit began in std,
-//!   on Windows it ends the process at once, and elsewhere it calls the C library's
-//!   `exit` a second time, which C leaves undefined. Call [`atexit::exit`](exit),
-//!   which is safe on any thread during the exit run: it records the code and
-//!   unwinds the calling thread.
-//! - **Thread-locals are gone.** On glibc the exiting thread's thread-locals that
-//!   have destructors are destroyed before exit handlers run, so a handler must not
-//!   rely on them (`thread_local!` values, or anything that caches state in one).
-//!   Keep what a handler needs in the closure or in a `static`.
+//! - **Never call [`std::process::exit`] in a handler**: when the exit began in std,
+//!   std lets only the thread that began it exit, so on Linux the handler's thread
+//!   stops for good and the run waits for it as for a hung handler (until the
+//!   handler timeout or the deadline), and on Windows the process ends at once. Call
+//!   [`atexit::exit`](exit), which is safe on any thread during the exit run: it
+//!   records the code and unwinds the calling thread.
+//! - **Thread-locals**: handlers run on the run's own thread, whose thread-locals
+//!   are fresh, so `tracing`, `thread_local!` and tokio's context work there. They
+//!   are that thread's, not `main`'s: a handler cannot read a value `main` left in a
+//!   thread-local (on glibc those are destroyed before exit handlers run). Where no
+//!   thread may start (a library being unloaded, Windows after `ExitProcess`) or
+//!   none can (the thread limit is reached: one line on stderr says so), handlers
+//!   run on the exiting thread, where thread-locals with destructors may be gone.
 //! - **Your own signal handling**: [`catch_signals`] ends the process by the signal
 //!   once the handlers ran; a program that waits for SIGTERM itself should not call
 //!   it, and return from `main` or call [`exit`] from its own shutdown path instead.

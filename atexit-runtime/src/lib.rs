@@ -314,10 +314,17 @@ pub fn handlers() -> Vec<HandlerInfo> {
 /// helper thread that a handler joins ends and the handler's `join` returns `Err`,
 /// the remaining handlers still run, and the process then exits with `code`. If
 /// several calls are made, the last one wins, except that a handler the timeout
-/// abandoned no longer changes anything. `std::process::exit` inside a handler
-/// instead loses every remaining handler: on Linux std aborts the process when the
-/// exit began in std, Windows ends it at once, and elsewhere the C library's `exit`
-/// is called a second time, which C leaves undefined.
+/// abandoned no longer changes anything.
+///
+/// `std::process::exit` inside a handler does not do this, and what it does depends
+/// on where the exit began. When it began in std (`main` returned,
+/// `std::process::exit`, `atexit::exit`), std lets only the thread that began it
+/// exit: on Linux the handler's thread stops for good, and the rest of the run waits
+/// for it as for a hung handler, until the handler timeout or the deadline (without
+/// either, forever); on Windows the process ends at once. In a run started by a
+/// caught signal or by [`run_exit_handlers`], it is the process's first call to
+/// `exit`: the remaining handlers run, and the process exits with that code. On
+/// macOS the C library's `exit` is called a second time, which C leaves undefined.
 ///
 /// With `panic = "abort"` nothing unwinds: the calling handler ends without its
 /// locals being dropped and the run goes on, and another thread calling it during the
@@ -357,6 +364,18 @@ pub fn is_exiting() -> bool {
 /// `exit`; other C libraries do not tell it, and the reason is then
 /// [`ExitReason::ExitStatusUnknown`].
 ///
+/// The reason is the process's, not the calling thread's: while one thread runs
+/// [`run_exit_handlers`], every thread sees `Some(Explicit)`. A shared library's copy
+/// of the runtime reports `ExitStatusUnknown` while the library is unloaded, though
+/// the process goes on. A child forked inside a handler sees its parent's reason (it
+/// goes on with that run); one forked by any other thread starts with `None`.
+///
+/// A panic in `main` is [`ExitReason::Panic`] when the panic hook saw it: `main`
+/// ending by [`std::panic::resume_unwind`] (say, with tokio's
+/// `JoinError::into_panic`) skips the hook, and the reason is then `Exit(101)`. The
+/// other way round, a program that caught a panic of the main thread and then calls
+/// `exit(101)` gets `Panic`.
+///
 /// ```
 /// use atexit::ExitReason;
 ///
@@ -373,20 +392,28 @@ pub fn exit_reason() -> Option<ExitReason> {
 /// number of milliseconds). `None` or a zero duration means no deadline, the default.
 ///
 /// The deadline counts from the start of the exit run (`main` returned, `exit` was
-/// called, a caught signal, a panic). When it passes, the running handler is
-/// abandoned, every handler that has not run is reported on stderr as skipped, and
-/// the process ends at once with the status it was exiting with: C's buffered
-/// output is flushed, nothing else runs, and a run started by a signal dies by that
-/// signal. Where the C library does not tell the status (not glibc), the runtime
-/// returns to it instead, and it ends the process with that status after the exit
-/// handlers of other libraries. Each handler is still limited by the [handler
-/// timeout](set_handler_timeout). It does not apply to [`run_exit_handlers`].
+/// called, a caught signal, a panic), and is read then: a call made during a run
+/// applies to the next run, not to the one in progress. When it passes, the running
+/// handler is abandoned, every handler that has not run is reported on stderr as
+/// skipped (none of its code runs, its closure's destructor included), and the
+/// process ends at once with the status it was exiting with: C's buffered output is
+/// flushed if that takes less than 100 ms (an abandoned handler may hold a stream's
+/// lock, or write to a pipe nobody reads: what such a stream buffered is lost),
+/// nothing else runs, and a run started by a signal dies by that signal. Where the C
+/// library does not tell the status (not glibc), the runtime returns to it instead,
+/// and it ends the process with that status after the exit handlers of other
+/// libraries. Each handler is still limited by the [handler
+/// timeout](set_handler_timeout). It does not apply to [`run_exit_handlers`]. A
+/// thread that registers handlers without pause during the run keeps it going until
+/// the deadline (every handler registered during the run runs).
 ///
 /// Supervisors kill a process that does not stop in time (systemd after
 /// `TimeoutStopSec`, Kubernetes after `terminationGracePeriodSeconds`, Docker after
 /// 10 s): a deadline below theirs leaves a report of what was skipped rather than
-/// nothing. After a panic with `panic = "abort"`, a run with no deadline set gets 10
-/// seconds: a lock the panic left held must not turn the crash into a hang.
+/// nothing. After a panic with `panic = "abort"` the run is bounded by 10 seconds
+/// unless the program set a deadline of its own: a lock the panic left held must not
+/// turn the crash into a hang, so `None`, zero and an empty `ATEXIT_DEADLINE_MS` do
+/// not remove that bound; a positive deadline replaces it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -422,8 +449,10 @@ pub fn on_panic(info: &std::panic::PanicHookInfo<'_>) {
 /// A handler that overruns is abandoned: its name and location go to stderr, the
 /// remaining handlers run, and the process exits with the status it was exiting with.
 /// [`set_exit_deadline`] bounds the whole exit instead.
-/// With a timeout, handlers run on a worker thread that the exiting thread watches;
-/// without one (the default) they run on the exiting thread and nothing watches them.
+/// Handlers run on the exit run's own thread; with a timeout, the thread that began
+/// the exit watches it, sampling which handler runs, so a handler is abandoned once
+/// it has run for the timeout and at most a sixteenth of it more (a watched handler
+/// costs one atomic compare-and-swap). Without one (the default) nothing watches them.
 /// Each handler takes the timeout in force when it starts, so a call made during a
 /// run applies to the handlers that start after it.
 ///
