@@ -6,12 +6,12 @@
 
 use std::time::Instant;
 
-use crate::registry::Drain;
+use crate::registry::{self, Drain};
 use crate::report;
-use crate::statics;
+use crate::statics::{self, Declared, Run};
 
 use super::executor::Executor;
-use super::job::Job;
+use super::job::{self, Job, Subject};
 use super::limits::TIMEOUT;
 use super::request;
 use super::run_thread::{self, RunThread};
@@ -59,6 +59,9 @@ pub(super) enum LoopEnd {
     Completed,
     /// The waiting thread gave up on this thread: it must stop touching the run.
     Abandoned,
+    /// The deadline passed before the next handler started; that one was reported as
+    /// skipped, and what remains pending is left for the waiting thread to report.
+    DeadlinePassed,
 }
 
 /// How long a threadless run waits for a registry shard's lock. On Windows, the run
@@ -79,7 +82,8 @@ pub(super) fn take_and_run(
     let trace = report::trace_enabled();
     // Under a deadline every handler is watched; under a timeout, those that start
     // while one is set.
-    let watched_throughout = thread.is_some_and(|thread| thread.watched_throughout);
+    let deadline = thread.and_then(|thread| thread.deadline);
+    let watched_throughout = deadline.is_some();
     let mut watched = false;
     let mut number = 0;
     if let Some(thread) = thread {
@@ -94,7 +98,14 @@ pub(super) fn take_and_run(
     };
     let declared = statics::exit_order();
     let mut next_declared = 0;
+    // What most runs come down to: static handlers, on the run's thread, with nothing
+    // watching or tracing them, and no dynamic handler to compare them with.
+    let plain = thread.is_some() && !trace && !watched_throughout;
     loop {
+        if plain {
+            next_declared = run_declared_in_a_row(declared, next_declared);
+            watched = false;
+        }
         while declared
             .get(next_declared)
             .is_some_and(|declared| !declared.is_pending())
@@ -125,6 +136,15 @@ pub(super) fn take_and_run(
             thread.ask_to_be_watched();
         }
         watched = watch;
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            report::line(format_args!(
+                "skipped handler {}: the exit deadline passed",
+                job.subject.info().label()
+            ));
+            // Skipped means that none of its code runs, its destructor included.
+            std::mem::forget(job);
+            return LoopEnd::DeadlinePassed;
+        }
         let Job { subject, call } = job;
         if watched {
             thread.publish_start(number, &subject);
@@ -148,6 +168,29 @@ pub(super) fn take_and_run(
         ));
     }
     LoopEnd::Completed
+}
+
+/// Runs the static handlers from `next` on for as long as nothing else can be due
+/// before them (no dynamic handler is pending, no timeout is set) and this process
+/// owns them (a handler may fork). Returns the position of the first it left.
+#[inline]
+fn run_declared_in_a_row(order: &'static [Declared], mut next: usize) -> usize {
+    while let Some(declared) = order.get(next) {
+        #[cfg_attr(not(feature = "tokio"), allow(irrefutable_let_patterns))]
+        let Run::Sync(function) = declared.run() else {
+            break;
+        };
+        if registry::any_pending() || TIMEOUT.is_set() || !statics::owned() {
+            break;
+        }
+        next += 1;
+        if declared.claim() {
+            let subject = Subject::Declared(declared);
+            let _running = run_thread::running(&subject);
+            job::run_declared(declared, function);
+        }
+    }
+    next
 }
 
 /// A handler on the thread that began the run: where no thread may start, or when

@@ -11,7 +11,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::threads;
 
@@ -30,6 +30,9 @@ const FIRST_HANDLER: u64 = 3;
 pub(super) enum PassEnd {
     /// No handler is left.
     Completed,
+    /// The deadline passed before the thread started the next handler, which it
+    /// reported as skipped.
+    DeadlinePassed,
     /// The thread stopped for good inside a handler that could not return to it
     /// (`panic = "abort"`: a panic, or `atexit::exit`).
     #[cfg_attr(not(panic = "abort"), allow(dead_code))]
@@ -66,9 +69,10 @@ pub(super) struct RunThread {
     /// The fork generation the thread started in: a handler that forks goes on in
     /// the child with this thread as its only one.
     fork_generation: usize,
-    /// Whether every handler is watched (a deadline is in force), not only those
-    /// that start while a handler timeout is set.
-    pub(super) watched_throughout: bool,
+    /// The deadline of the run, if one is in force: then every handler is watched,
+    /// not only those that start while a handler timeout is set, and none starts
+    /// after it, however late the waiting thread is.
+    pub(super) deadline: Option<Instant>,
 }
 
 thread_local! {
@@ -82,7 +86,7 @@ pub(super) fn this() -> Option<&'static RunThread> {
 }
 
 impl RunThread {
-    pub(super) fn new(watched_throughout: bool) -> &'static RunThread {
+    pub(super) fn new(deadline: Option<Instant>) -> &'static RunThread {
         Box::leak(Box::new(RunThread {
             at: AtomicU64::new(IDLE),
             subject: AtomicPtr::new(std::ptr::null_mut()),
@@ -93,7 +97,7 @@ impl RunThread {
             }),
             changed: Condvar::new(),
             fork_generation: threads::fork_generation(),
-            watched_throughout,
+            deadline,
         }))
     }
 

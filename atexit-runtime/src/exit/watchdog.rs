@@ -89,9 +89,16 @@ impl Watchdog {
         // an exit on another thread never sees one in neither place.
         let _in_flight = threads::InFlight::begin();
         loop {
+            // Reporting an abandoned handler may itself have taken past the deadline.
+            if self
+                .deadline
+                .is_some_and(|deadline| Instant::now() >= deadline)
+            {
+                return self.deadline_passed();
+            }
             let thread = match self.thread {
                 Some(thread) => thread,
-                None => match spawn(self.mode, self.deadline.is_some()) {
+                None => match spawn(self.mode, self.deadline) {
                     Ok(thread) => *self.thread.insert(thread),
                     Err(error) => return self.pass_here(&error),
                 },
@@ -109,17 +116,10 @@ impl Watchdog {
                     }
                 }
                 Watched::TimedOut => self.thread = None,
+                Watched::Ended(PassEnd::DeadlinePassed) => return self.deadline_passed(),
                 Watched::DeadlinePassed => {
                     self.thread = None;
-                    // Skipped means that none of their code runs: they stay where
-                    // they are, destructors and all, until the process ends.
-                    for info in pending::in_exit_order() {
-                        report::line(format_args!(
-                            "skipped handler {}: the exit deadline passed",
-                            info.label()
-                        ));
-                    }
-                    return RunEnd::DeadlinePassed;
+                    return self.deadline_passed();
                 }
             }
         }
@@ -128,6 +128,19 @@ impl Watchdog {
         } else {
             RunEnd::Completed
         }
+    }
+
+    /// Reports every pending handler as skipped. Skipped means that none of their
+    /// code runs: they stay where they are, destructors and all, until the process
+    /// ends.
+    fn deadline_passed(&self) -> RunEnd {
+        for info in pending::in_exit_order() {
+            report::line(format_args!(
+                "skipped handler {}: the exit deadline passed",
+                info.label()
+            ));
+        }
+        RunEnd::DeadlinePassed
     }
 
     /// The run's thread could not be started: the handlers run on this one, with no
@@ -238,8 +251,8 @@ fn abandon_at_deadline(thread: &'static RunThread) -> Watched {
 }
 
 /// Starts a thread for the run, with the stack the main thread has.
-fn spawn(mode: Mode, watched_throughout: bool) -> std::io::Result<&'static RunThread> {
-    let thread = RunThread::new(watched_throughout);
+fn spawn(mode: Mode, deadline: Option<Instant>) -> std::io::Result<&'static RunThread> {
+    let thread = RunThread::new(deadline);
     thread::Builder::new()
         .name("atexit".into())
         .stack_size(threads::main_thread_stack_size())
@@ -259,6 +272,7 @@ fn serve(thread: &'static RunThread, mode: Mode) {
         }
         match end {
             LoopEnd::Completed => thread.end_pass(PassEnd::Completed),
+            LoopEnd::DeadlinePassed => thread.end_pass(PassEnd::DeadlinePassed),
             LoopEnd::Abandoned => {
                 // What it did no longer counts, and whatever the abandoned handler
                 // left behind (tasks on the async runtime among it) must not run:
