@@ -58,6 +58,12 @@ impl Executor {
         Ok(runtime.block_on(future))
     }
 
+    /// The run is over: the tasks its async handlers spawned and did not await are
+    /// dropped now.
+    pub(super) fn end_of_run(&mut self) {
+        self.after_panic();
+    }
+
     /// A handler panicked out of the runtime: the next async handler gets a new one.
     pub(super) fn after_panic(&mut self) {
         #[cfg(feature = "tokio")]

@@ -53,11 +53,12 @@ enum Owner {
 
 static OWNER: AtomicU8 = AtomicU8::new(Owner::Nobody as u8);
 
-/// Set in a child forked while its parent was exiting, by a thread that was not
-/// running handlers: the child does not go on with that exit, but its copy of the
-/// parent's `std::process::exit` is under way, so std refuses another.
+/// In a child forked while its parent was exiting, by a thread that was not running
+/// handlers, who owned the parent's exit: the child does not go on with that exit,
+/// but its copy of the parent's `std::process::exit` is under way, so std refuses
+/// another. `Nobody` everywhere else.
 #[cfg(unix)]
-static FORKED_FROM_AN_EXIT: AtomicBool = AtomicBool::new(false);
+static FORKED_FROM_AN_EXIT: AtomicU8 = AtomicU8::new(Owner::Nobody as u8);
 
 /// Set when this copy of the runtime lives in a shared object: its exit hook then
 /// runs while the library is unloaded, under the dynamic loader's lock, where a new
@@ -209,7 +210,15 @@ pub(crate) fn run_explicitly() {
     let nested = threads::is_running_handlers();
     reason::explicit_run_begins();
     trace_start();
-    let end = Watchdog::new(Mode::Explicit).pass();
+    let end = if threads::may_start_threads() {
+        Watchdog::new(Mode::Explicit).pass()
+    } else {
+        // Inside a run where no thread may start (a library's handler, while the
+        // library is unloaded): this one starts none either.
+        let _in_flight = threads::InFlight::begin();
+        run::take_and_run(threadless_mode(), None, &mut Executor::elsewhere());
+        RunEnd::Completed
+    };
     reason::explicit_run_ends();
     if end == RunEnd::HandlerPanicked {
         report::line(format_args!(
@@ -231,18 +240,13 @@ pub(crate) fn run_explicitly() {
 pub(crate) fn exit(code: i32) -> ! {
     if !threads::is_running_handlers() && !is_exiting() {
         #[cfg(unix)]
-        if FORKED_FROM_AN_EXIT.load(Ordering::SeqCst) {
-            // SAFETY: this child has its parent's exit under way on a thread that
-            // does not exist here, and runs no exit of its own (`is_exiting` is
-            // false): C's `exit` may be called; std's would wait for that thread
-            // forever.
-            unsafe { libc::exit(code) }
-        }
+        exit_forked_from_an_exit(code);
         exit_process(code)
     }
     let thread = run_thread::this();
-    // A handler the watchdog gave up on no longer decides anything.
-    if !thread.is_some_and(|thread| thread.is_abandoned()) {
+    // A handler the watchdog gave up on no longer decides anything (but in a child
+    // it forked, where it is all there is).
+    if !thread.is_some_and(|thread| thread.is_abandoned() && !thread.in_forked_child()) {
         request::record(code);
         reason::exit_requested(code);
     }
@@ -250,7 +254,7 @@ pub(crate) fn exit(code: i32) -> ! {
     std::panic::resume_unwind(Box::new(request::Unwinding));
     #[cfg(panic = "abort")]
     match thread {
-        Some(thread) => watchdog::stop_in_handler(thread, false),
+        Some(thread) => watchdog::stop_in_handler(thread, false, || {}),
         // A run on the thread that began it (where no thread may start): the rest
         // runs here, since nothing unwinds back to the run, and then the process ends.
         None if threads::is_running_handlers() => {
@@ -259,6 +263,28 @@ pub(crate) fn exit(code: i32) -> ! {
         }
         None => threads::park_forever(),
     }
+}
+
+/// `atexit::exit` in a child forked while its parent was exiting, by a thread that
+/// was not running handlers: std's exit would wait forever for the parent's exiting
+/// thread, which does not exist here, so C's is called. Returns if this is no such
+/// child.
+#[cfg(unix)]
+fn exit_forked_from_an_exit(code: i32) {
+    let parent_owner = FORKED_FROM_AN_EXIT.load(Ordering::SeqCst);
+    if parent_owner == Owner::Nobody as u8 {
+        return;
+    }
+    // The parent was inside C's `exit`, which had taken the runtime's exit hook off
+    // its list: in this copy, the child's own handlers run here instead.
+    if parent_owner == Owner::ProcessExit as u8 && claim(Owner::ProcessExit) {
+        run_to_the_end(ExitReason::Exit(code), DEADLINE.duration());
+    }
+    let code = request::take().unwrap_or(code);
+    // SAFETY: this child runs no exit of its own but the one just above, finished:
+    // C's `exit` may be called (it runs the hook if the parent's exit had not begun
+    // in C, and the C library's other exit functions).
+    unsafe { libc::exit(code) }
 }
 
 /// Every pending handler on this thread, where no thread may start; nothing to
@@ -453,7 +479,7 @@ pub(crate) fn after_fork_in_child() {
     if threads::is_running_handlers() {
         return;
     }
-    FORKED_FROM_AN_EXIT.store(is_exiting(), Ordering::SeqCst);
+    FORKED_FROM_AN_EXIT.store(OWNER.load(Ordering::SeqCst), Ordering::SeqCst);
     OWNER.store(Owner::Nobody as u8, Ordering::SeqCst);
     request::forget();
     reason::forget();

@@ -67,15 +67,20 @@ mod without_unwinding {
     /// anywhere else runs the exit handlers first.
     pub(super) fn after_panic(info: &PanicHookInfo<'_>) {
         if let Some(subject) = run_thread::current_subject() {
-            report::line(format_args!(
-                "handler {} panicked: {}",
-                subject.info().label(),
-                panic_message(info.payload())
-            ));
+            let report = || {
+                report::line(format_args!(
+                    "handler {} panicked: {}",
+                    subject.info().label(),
+                    panic_message(info.payload())
+                ));
+            };
             match run_thread::this() {
-                Some(thread) => watchdog::stop_in_handler(thread, true),
-                // A run where no thread may start: nothing can take the rest.
-                None => return,
+                Some(thread) => watchdog::stop_in_handler(thread, true, report),
+                // A run on the thread that began it: nothing can take the rest.
+                None => {
+                    report();
+                    return;
+                }
             }
         }
         if threads::is_running_handlers() {

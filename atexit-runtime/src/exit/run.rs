@@ -9,6 +9,7 @@ use std::time::Instant;
 use crate::registry::{self, Drain};
 use crate::report;
 use crate::statics::{self, Declared, Run};
+use crate::threads;
 
 use super::executor::Executor;
 use super::job::{self, Job, Subject};
@@ -86,6 +87,10 @@ pub(super) fn take_and_run(
     let watched_throughout = deadline.is_some();
     let mut watched = false;
     let mut number = 0;
+    // Where the loop runs on the thread that began the run, that thread runs
+    // handlers now (the run's own thread is marked for its whole life).
+    let _in_run = thread.is_none().then(threads::InRun::enter);
+    let _no_threads = (!mode.may_start_threads()).then(threads::NoThreads::enter);
     if let Some(thread) = thread {
         if !thread.begin_pass() {
             return LoopEnd::Abandoned;
@@ -147,8 +152,7 @@ pub(super) fn take_and_run(
         }
         let Job { subject, call } = job;
         if watched {
-            thread.publish_start(number, &subject);
-            number += 1;
+            thread.publish_start(number, &subject, TIMEOUT.duration());
         }
         {
             let _running = run_thread::running(&subject);
@@ -156,8 +160,11 @@ pub(super) fn take_and_run(
         }
         // In a child forked by the handler nothing watches: the loop goes on, and
         // the thread ends the child when it is done.
-        if watched && !thread.finish_published() {
-            return LoopEnd::Abandoned;
+        if watched {
+            if !thread.finish_published(number) {
+                return LoopEnd::Abandoned;
+            }
+            number += 1;
         }
     }
     #[cfg(windows)]

@@ -25,6 +25,8 @@ const TAKING: u64 = 1;
 const ABANDONED: u64 = 2;
 const FIRST_HANDLER: u64 = 3;
 
+const NO_TIMEOUT: u64 = u64::MAX;
+
 /// How a pass of the run ended on its thread, as the waiting thread learns it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum PassEnd {
@@ -62,8 +64,12 @@ struct Shared {
 pub(super) struct RunThread {
     at: AtomicU64,
     /// The handler `at` names, for the report of the thread that abandons it: valid
-    /// while the handler runs, and after an abandonment until `acknowledged`.
+    /// while the handler runs, and after an abandonment until the abandoning thread
+    /// clears it.
     subject: AtomicPtr<Subject>,
+    /// The handler timeout the handler `at` names started under, in nanoseconds, or
+    /// `NO_TIMEOUT`.
+    timeout: AtomicU64,
     shared: Mutex<Shared>,
     changed: Condvar,
     /// The fork generation the thread started in: a handler that forks goes on in
@@ -90,6 +96,7 @@ impl RunThread {
         Box::leak(Box::new(RunThread {
             at: AtomicU64::new(IDLE),
             subject: AtomicPtr::new(std::ptr::null_mut()),
+            timeout: AtomicU64::new(NO_TIMEOUT),
             shared: Mutex::new(Shared {
                 order: Order::Wait,
                 end: None,
@@ -148,28 +155,34 @@ impl RunThread {
     }
 
     /// Publishes that handler `number` (counted from 0 in this pass) starts, with
-    /// `subject` naming it. Only while watched.
+    /// `subject` naming it and the handler timeout in force now. Only while
+    /// watched.
     #[inline]
-    pub(super) fn publish_start(&self, number: u64, subject: &Subject) {
+    pub(super) fn publish_start(&self, number: u64, subject: &Subject, timeout: Option<Duration>) {
         self.subject
             .store(std::ptr::from_ref(subject).cast_mut(), Ordering::Relaxed);
+        let nanos = timeout.map_or(NO_TIMEOUT, |timeout| {
+            u64::try_from(timeout.as_nanos()).unwrap_or(NO_TIMEOUT - 1)
+        });
+        self.timeout.store(nanos, Ordering::Relaxed);
         // A plain store: from `TAKING` nothing else writes the word.
         self.at.store(FIRST_HANDLER + number, Ordering::Release);
     }
 
-    /// Called when the handler published as started has returned: false if the
-    /// watching thread abandoned it first, and this thread must stop taking part in
-    /// the run. Only while watched.
+    /// Called when handler `number`, published as started, has returned: false if
+    /// the watching thread abandoned it first, and this thread must stop taking part
+    /// in the run (after the watching thread is done with the subject, which lives in
+    /// the caller's frame). Only while watched.
     #[inline]
-    pub(super) fn finish_published(&self) -> bool {
-        let at = self.at.load(Ordering::Relaxed);
-        if at < FIRST_HANDLER {
-            // Nothing was published (the watch began during the handler).
-            return at != ABANDONED;
-        }
+    pub(super) fn finish_published(&self, number: u64) -> bool {
         let finished = self
             .at
-            .compare_exchange(at, TAKING, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                FIRST_HANDLER + number,
+                TAKING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok();
         if !finished {
             self.wait_for_acknowledgement();
@@ -252,10 +265,22 @@ impl RunThread {
 
     /// What the word says now: the number of the handler running, if one is
     /// published.
-    pub(super) fn handler_running(&self) -> Option<u64> {
-        match self.at.load(Ordering::Acquire) {
-            at if at >= FIRST_HANDLER => Some(at - FIRST_HANDLER),
-            _ => None,
+    /// The number of the handler running, if one is published, with the timeout it
+    /// started under.
+    pub(super) fn handler_running(&self) -> Option<(u64, Option<Duration>)> {
+        loop {
+            let at = self.at.load(Ordering::Acquire);
+            if at < FIRST_HANDLER {
+                return None;
+            }
+            // Acquire: read before the word is read again.
+            let nanos = self.timeout.load(Ordering::Acquire);
+            // The thread writes the next handler's timeout only after it finished
+            // this one: the same word now means the timeout read is this handler's.
+            if self.at.load(Ordering::Relaxed) == at {
+                let timeout = (nanos != NO_TIMEOUT).then(|| Duration::from_nanos(nanos));
+                return Some((at - FIRST_HANDLER, timeout));
+            }
         }
     }
 
@@ -279,11 +304,13 @@ impl RunThread {
         if abandoned {
             let subject = self.subject.load(Ordering::Acquire);
             // SAFETY: `publish_start` stored a pointer to the subject of the handler
-            // numbered `number` before publishing that number, and the swap above
-            // saw the number still published: the handler had not returned to its
-            // thread's `finish_published`, which from now on fails and waits in
-            // `wait_for_acknowledgement` until the pointer is cleared below. The
-            // frame holding the subject lives until then, and nothing writes it.
+            // numbered `number` before publishing that number (release), and the
+            // swap above saw the number still published (acquire): the handler's
+            // thread had not yet passed its own swap in `finish_published`, which
+            // from now on fails and waits in `wait_for_acknowledgement` until the
+            // pointer is cleared below; a thread stopped in its handler
+            // (`stop_in_handler`) never leaves the frame. The frame holding the
+            // subject lives until then, and nothing writes the subject meanwhile.
             report(unsafe { &*subject });
             let _shared = self.lock();
             self.subject.store(std::ptr::null_mut(), Ordering::Release);
@@ -292,20 +319,26 @@ impl RunThread {
         abandoned
     }
 
-    /// Gives up on the thread before its pass begins (the deadline passed first).
+    /// Gives up on the thread before its pass begins (the deadline passed first);
+    /// false if the pass began, or has ended.
     pub(super) fn abandon_before_start(&self) -> bool {
         self.at
             .compare_exchange(IDLE, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+            // `end_pass` tells the end before it goes back to `IDLE`.
+            && self.lock().end.is_none()
     }
 
     /// With `panic = "abort"`: the handler cannot return (it panicked, or called
-    /// `atexit::exit`). Tells the waiting thread and stops the calling thread.
+    /// `atexit::exit`). Unless the watching thread abandoned it first, calls
+    /// `report` and tells the waiting thread; then stops the calling thread.
     #[cfg(panic = "abort")]
-    pub(super) fn stop_in_handler(&self, panicked: bool) -> ! {
-        self.at.store(ABANDONED, Ordering::Release);
-        self.lock().end = Some(PassEnd::Stopped { panicked });
-        self.changed.notify_all();
+    pub(super) fn stop_in_handler(&self, panicked: bool, report: impl FnOnce()) -> ! {
+        if self.at.swap(ABANDONED, Ordering::AcqRel) != ABANDONED {
+            report();
+            self.lock().end = Some(PassEnd::Stopped { panicked });
+            self.changed.notify_all();
+        }
         threads::park_forever()
     }
 }
@@ -330,21 +363,31 @@ pub(super) fn current_subject() -> Option<Subject> {
     })
 }
 
-/// Marks `subject` as the handler the calling thread runs, while the result lives:
-/// what a panic hook names when nothing can unwind.
-#[inline]
-pub(super) fn running(subject: &Subject) -> impl Drop + '_ {
-    struct Running<'a>(std::marker::PhantomData<&'a Subject>);
-    impl Drop for Running<'_> {
-        #[inline]
-        fn drop(&mut self) {
-            #[cfg(panic = "abort")]
-            CURRENT.with(|current| current.set(None));
-        }
-    }
+/// Marks `subject` as the handler the calling thread runs while it lives: what a
+/// panic hook names when nothing can unwind. Restores the mark it replaced, that of
+/// the handler a nested run was started from.
+pub(super) struct Running<'a> {
     #[cfg(panic = "abort")]
-    CURRENT.with(|current| current.set(Some(std::ptr::from_ref(subject))));
+    outer: Option<*const Subject>,
+    _subject: std::marker::PhantomData<&'a Subject>,
+}
+
+/// See [`Running`].
+#[inline]
+pub(super) fn running(subject: &Subject) -> Running<'_> {
     #[cfg(not(panic = "abort"))]
     let _ = subject;
-    Running(std::marker::PhantomData)
+    Running {
+        #[cfg(panic = "abort")]
+        outer: CURRENT.with(|current| current.replace(Some(std::ptr::from_ref(subject)))),
+        _subject: std::marker::PhantomData,
+    }
+}
+
+impl Drop for Running<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        #[cfg(panic = "abort")]
+        CURRENT.with(|current| current.set(self.outer));
+    }
 }

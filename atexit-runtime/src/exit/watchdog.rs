@@ -156,44 +156,39 @@ impl Watchdog {
     /// Waits for the pass on `thread` to end, abandoning a handler that overruns
     /// the timeout in force when it was first seen running, or the deadline.
     fn watch(&mut self, thread: &'static RunThread) -> Watched {
-        // The handler last seen running, when, and the timeout it was given.
-        let mut seen: Option<(u64, Instant, Option<Duration>)> = None;
+        // The handler last seen running, and when it was first seen.
+        let mut seen: Option<(u64, Instant)> = None;
         loop {
             let now = Instant::now();
             if self.deadline.is_some_and(|deadline| now >= deadline) {
                 return abandon_at_deadline(thread);
             }
             let mut wake = self.deadline;
-            if TIMEOUT.is_set() {
-                match thread.handler_running() {
-                    Some(number) => {
-                        let (since, timeout) = match seen {
-                            Some((seen_number, since, timeout)) if seen_number == number => {
-                                (since, timeout)
-                            }
-                            _ => {
-                                let timeout = TIMEOUT.duration();
-                                seen = Some((number, now, timeout));
-                                (now, timeout)
-                            }
-                        };
-                        if let Some(timeout) = timeout {
-                            let late_at = since.checked_add(timeout);
-                            if late_at.is_some_and(|late_at| now >= late_at) {
-                                if thread.abandon(number, |subject| {
-                                    report_timeout(subject, timeout);
-                                }) {
-                                    return Watched::TimedOut;
-                                }
-                                continue;
-                            }
-                            wake = earliest(wake, late_at);
-                            wake = earliest(wake, now.checked_add(sample_every(timeout)));
+            match thread.handler_running() {
+                // Each handler keeps the timeout in force when it started, even if
+                // it is turned off or changed while it runs.
+                Some((number, Some(timeout))) => {
+                    let since = match seen {
+                        Some((seen_number, since)) if seen_number == number => since,
+                        _ => {
+                            seen = Some((number, now));
+                            now
                         }
+                    };
+                    let late_at = since.checked_add(timeout);
+                    if late_at.is_some_and(|late_at| now >= late_at) {
+                        if thread.abandon(number, |subject| report_timeout(subject, timeout)) {
+                            return Watched::TimedOut;
+                        }
+                        continue;
                     }
-                    None => {
-                        seen = None;
-                        let timeout = TIMEOUT.duration().unwrap_or_default();
+                    wake = earliest(wake, late_at);
+                    wake = earliest(wake, now.checked_add(sample_every(timeout)));
+                }
+                Some((_, None)) | None => {
+                    seen = None;
+                    // A handler that starts under a timeout must be seen soon after.
+                    if let Some(timeout) = TIMEOUT.duration() {
                         wake = earliest(wake, now.checked_add(sample_every(timeout)));
                     }
                 }
@@ -233,7 +228,7 @@ fn abandon_at_deadline(thread: &'static RunThread) -> Watched {
         if let Some(end) = thread.wait_for_end(Some(Duration::ZERO)) {
             return Watched::Ended(end);
         }
-        if let Some(number) = thread.handler_running() {
+        if let Some((number, _)) = thread.handler_running() {
             if thread.abandon(number, |subject| {
                 report::line(format_args!(
                     "handler {} did not finish before the exit deadline; abandoned it",
@@ -250,19 +245,32 @@ fn abandon_at_deadline(thread: &'static RunThread) -> Watched {
     }
 }
 
-/// Starts a thread for the run, with the stack the main thread has.
+/// Starts a thread for the run, with the stack the main thread has, or, if that
+/// much cannot be had, the 8 MiB the main thread gets by default.
 fn spawn(mode: Mode, deadline: Option<Instant>) -> std::io::Result<&'static RunThread> {
     let thread = RunThread::new(deadline);
-    thread::Builder::new()
-        .name("atexit".into())
-        .stack_size(threads::main_thread_stack_size())
-        .spawn(move || serve(thread, mode))?;
-    Ok(thread)
+    let start = |stack_size| {
+        thread::Builder::new()
+            .name("atexit".into())
+            .stack_size(stack_size)
+            .spawn(move || serve(thread, mode))
+    };
+    let wanted = threads::main_thread_stack_size();
+    match start(wanted) {
+        Ok(_) => Ok(thread),
+        Err(_) if wanted > threads::DEFAULT_MAIN_STACK => {
+            start(threads::DEFAULT_MAIN_STACK).map(|_| thread)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// The run's thread: a pass at each order, until released.
 fn serve(thread: &'static RunThread, mode: Mode) {
     let _in_run = threads::InRun::enter();
+    // The run is counted in flight by the thread waiting for this one: a run nested
+    // here (C's `exit` called by a handler) must not wait for it.
+    threads::count_waiting_run_as_own();
     thread.enter();
     let mut executor = Executor::on_run_thread();
     while thread.next_order() {
@@ -270,6 +278,9 @@ fn serve(thread: &'static RunThread, mode: Mode) {
         if thread.in_forked_child() {
             run::end_forked_child(None);
         }
+        // Tasks the async handlers spawned and did not await are dropped now,
+        // before the run is over, not while the process ends.
+        executor.end_of_run();
         match end {
             LoopEnd::Completed => thread.end_pass(PassEnd::Completed),
             LoopEnd::DeadlinePassed => thread.end_pass(PassEnd::DeadlinePassed),
@@ -287,11 +298,16 @@ fn serve(thread: &'static RunThread, mode: Mode) {
 /// panicked, or called `atexit::exit`). The thread stops for good and the waiting
 /// thread starts another; in a child the handler forked, the rest runs here.
 #[cfg(panic = "abort")]
-pub(super) fn stop_in_handler(thread: &'static RunThread, panicked: bool) -> ! {
+pub(super) fn stop_in_handler(
+    thread: &'static RunThread,
+    panicked: bool,
+    report: impl FnOnce(),
+) -> ! {
     if thread.in_forked_child() {
+        report();
         run::end_forked_child(Some(panicked));
     }
-    thread.stop_in_handler(panicked)
+    thread.stop_in_handler(panicked, report)
 }
 
 /// How long the exit waits for handlers on other threads: the handler timeout if one
