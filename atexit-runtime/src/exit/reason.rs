@@ -132,7 +132,7 @@ pub(super) fn exit_requested(code: i32) {
             Ordering::SeqCst,
             Ordering::SeqCst,
             |packed| match ExitReason::unpack(packed) {
-                Some(ExitReason::Signal(_)) => None,
+                Some(ExitReason::Signal(_)) if !super::after_stop::exit_replaces_signal() => None,
                 Some(ExitReason::Panic) if cfg!(panic = "abort") => None,
                 _ => Some(ExitReason::Exit(code).pack()),
             },
