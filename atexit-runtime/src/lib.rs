@@ -566,7 +566,7 @@ pub fn stop_request() -> Option<StopRequest> {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let mut ticks = tokio::time::interval(std::time::Duration::from_millis(10));
-/// # let (_, _) = (atexit::request_stop(), ());
+/// # atexit::request_stop();
 /// loop {
 ///     tokio::select! {
 ///         _ = atexit::stopping() => break,
