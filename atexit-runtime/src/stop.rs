@@ -77,6 +77,7 @@ pub(crate) fn set_grace(grace: Option<Duration>) {
 }
 
 /// The grace in force; reading it the first time reports a bad `ATEXIT_GRACE_MS`.
+#[cfg(feature = "signals")]
 pub(crate) fn grace() -> Option<Duration> {
     GRACE.duration()
 }

@@ -18,6 +18,7 @@ static EXIT_REPLACES_SIGNAL: AtomicBool = AtomicBool::new(false);
 
 /// A caught signal arrived; returns whether it is the first. Async-signal-safe: one
 /// atomic operation.
+#[cfg(feature = "signals")]
 pub(crate) fn signal_arrived(signal: i32) -> bool {
     SIGNAL
         .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)

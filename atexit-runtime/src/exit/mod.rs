@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use crate::report;
 use crate::threads;
 
+#[cfg(feature = "signals")]
 pub(crate) use after_stop::{die_by, first_signal, signal_arrived};
 pub(crate) use limits::Limit;
 pub(crate) use panic::{install_hook as install_panic_hook, on_panic};
