@@ -24,8 +24,10 @@ use std::time::{Duration, Instant};
 use crate::report;
 use crate::threads;
 
+#[cfg(all(unix, feature = "signals"))]
+pub(crate) use after_stop::first_signal;
 #[cfg(feature = "signals")]
-pub(crate) use after_stop::{die_by, first_signal, signal_arrived};
+pub(crate) use after_stop::{die_by, signal_arrived};
 pub(crate) use limits::Limit;
 pub(crate) use panic::{install_hook as install_panic_hook, on_panic};
 pub(crate) use reason::current as reason;
