@@ -34,6 +34,7 @@ impl Ended {
         self.status.signal()
     }
 
+    #[cfg(unix)]
     fn has(&self, line: &str) -> bool {
         self.lines.iter().any(|seen| seen == line)
     }
@@ -72,6 +73,7 @@ impl Program {
     }
 
     /// Reads stdout until `line`, within 20 s; fails the test otherwise.
+    #[cfg(unix)]
     fn wait_for(&mut self, line: &str) {
         let until = Instant::now() + Duration::from_secs(20);
         loop {

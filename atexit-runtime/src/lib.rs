@@ -328,7 +328,9 @@ pub fn handlers() -> Vec<HandlerInfo> {
 /// run stops for good, so that a handler joining that thread waits until the handler
 /// timeout or the exit deadline abandons it. In a run started by a signal caught with
 /// [`catch_signals`], or by a panic, the process ends that way whatever code a
-/// handler asks for.
+/// handler asks for. After a signal's [graceful stop](set_stop_grace), when the
+/// program ended by itself, this is how it chooses its status: the process exits
+/// with `code` rather than dying by the signal.
 ///
 /// ```no_run
 /// atexit::register(|| {
