@@ -550,3 +550,29 @@ fn the_trace_logs_the_request_and_the_grace_passing() {
     );
     assert_eq!(run.signal(), Some(libc::SIGTERM));
 }
+
+#[test]
+#[cfg(unix)]
+fn with_panic_abort_a_panic_in_main_after_the_stop_still_aborts() {
+    let fixture = common::build_example_apart(
+        "graceful-panic-abort",
+        "graceful",
+        &[],
+        &[("CARGO_PROFILE_DEV_PANIC", "abort")],
+    );
+    let mut command = common::command_for(&fixture);
+    command.arg("panic").env("ATEXIT_GRACE_MS", "20000");
+    let mut program = Program::start(&mut command);
+    program.wait_for("ready");
+    program.send(libc::SIGTERM);
+    let run = program.finish(LIMIT);
+    assert_eq!(
+        run.lines,
+        [
+            "ready",
+            "main: stopping",
+            "handler: reason=Some(Panic) request=Some(Signal(15))"
+        ]
+    );
+    assert_eq!(run.signal(), Some(libc::SIGABRT));
+}

@@ -465,6 +465,12 @@ mod tests {
     }
 
     #[test]
+    fn stopping_is_a_send_sync_unpin_static_future_of_unit() {
+        fn check<F: Future<Output = ()> + Send + Sync + Unpin + 'static>(_: &F) {}
+        check(&new_stop().stopping());
+    }
+
+    #[test]
     fn the_first_request_wins() {
         let stop = new_stop();
         assert_eq!(stop.request(), None);

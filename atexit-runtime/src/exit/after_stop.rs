@@ -3,7 +3,7 @@
 //! that signal after its handlers, as it would have without the grace, unless it
 //! chose a status with `atexit::exit` or crashed.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicI32, Ordering};
 
 /// The first caught signal, or 0: set inside the signal handler, before it looks
 /// whether an exit run began, so that a run claimed after that sees it.
@@ -20,9 +20,13 @@ static EXIT_REPLACES_SIGNAL: AtomicBool = AtomicBool::new(false);
 /// atomic operation.
 #[cfg(feature = "signals")]
 pub(crate) fn signal_arrived(signal: i32) -> bool {
-    SIGNAL
+    let first = SIGNAL
         .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
-        .is_ok()
+        .is_ok();
+    // Pairs with the fence in `ending_signal`: either the caller's look at the exit
+    // that follows sees the run claimed, or that run sees this signal.
+    fence(Ordering::SeqCst);
+    first
 }
 
 /// The first caught signal, once one arrived.
@@ -42,6 +46,8 @@ pub(super) fn exit_chosen() {
 /// signal asked the program to stop before: not after `atexit::exit` outside a run,
 /// whose code stands, nor after a panic, which must still look like a crash.
 pub(super) fn ending_signal(panicked: bool) -> Option<i32> {
+    // The run was claimed just before: see `signal_arrived`.
+    fence(Ordering::SeqCst);
     let signal = first_signal().filter(|_| !panicked && !EXIT_CHOSEN.load(Ordering::SeqCst));
     if signal.is_some() {
         EXIT_REPLACES_SIGNAL.store(true, Ordering::SeqCst);
