@@ -270,6 +270,28 @@ fn when_the_grace_passes_the_handlers_run_and_the_process_dies_by_the_signal() {
 
 #[test]
 #[cfg(unix)]
+fn set_stop_grace_none_overrides_the_variable() {
+    let mut program = Program::start(&mut graceful("no-grace-set", Some("20000")));
+    program.wait_for("ready");
+    let signalled = Instant::now();
+    program.send(libc::SIGTERM);
+    let run = program.finish(LIMIT);
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "waited for the variable's grace"
+    );
+    assert_eq!(
+        run.lines,
+        [
+            "ready",
+            "handler: reason=Some(Signal(15)) request=Some(Signal(15))"
+        ]
+    );
+    assert_eq!(run.signal(), Some(libc::SIGTERM));
+}
+
+#[test]
+#[cfg(unix)]
 fn a_second_signal_during_the_grace_runs_the_handlers_now_as_the_first() {
     let mut program = Program::start(&mut graceful("slow-handler", Some("20000")));
     program.wait_for("ready");

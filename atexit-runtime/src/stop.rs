@@ -249,6 +249,19 @@ pub(crate) fn request(request: StopRequest) {
 ///
 /// It needs no particular runtime: it keeps the waker of its last poll, and the
 /// request wakes it. Dropping it before it completes forgets that waker.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// struct Server {
+///     shutdown: atexit::Stopping,
+/// }
+///
+/// let server = Server { shutdown: atexit::stopping() };
+/// atexit::request_stop();
+/// server.shutdown.await;
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Stopping {
     stop: &'static Stop,

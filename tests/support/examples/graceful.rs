@@ -7,6 +7,7 @@
 //! - `worker`: a worker thread works until `wait_for_stop_timeout` says stop, then
 //!   finishes its job (300 ms); `main` joins it and returns.
 //! - `ignore`: `main` ignores the request and sleeps; the grace decides.
+//! - `no-grace-set`: as `ignore`, after `set_stop_grace(None)`.
 //! - `slow-handler`: as `ignore`, with a handler that takes two seconds.
 //! - `program`: `main` calls `request_stop`; a thread waiting for the stop wakes;
 //!   nothing exits; then it waits for a signal, ignoring it.
@@ -92,6 +93,11 @@ fn main() {
             say("main: worker joined, returning");
         }
         "ignore" => {
+            ready();
+            ignore_the_stop();
+        }
+        "no-grace-set" => {
+            atexit::set_stop_grace(None);
             ready();
             ignore_the_stop();
         }
