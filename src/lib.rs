@@ -59,7 +59,9 @@
 //!
 //! They run when `main` returns, on [`std::process::exit`] (and [`exit`]), and when
 //! `main` panics (the status stays 101). With [`catch_signals`], also on SIGINT,
-//! SIGTERM, SIGHUP and SIGQUIT. A handler asks why with [`exit_reason`].
+//! SIGTERM, SIGHUP and SIGQUIT: at once, or, with a [stop grace](set_stop_grace),
+//! once the program has stopped by itself (see [Graceful stop](#graceful-stop)). A
+//! handler asks why with [`exit_reason`].
 //!
 //! With `panic = "abort"`, a panic in `main` or in any thread prints its message,
 //! runs the pending handlers on the panicking thread (within 10 seconds, unless
