@@ -7,6 +7,7 @@
 //! calls `atexit::exit` leaves its code here; whoever ends the process applies the
 //! last one.
 
+mod after_stop;
 mod executor;
 mod job;
 mod limits;
@@ -24,6 +25,11 @@ use std::time::{Duration, Instant};
 use crate::report;
 use crate::threads;
 
+#[cfg(all(unix, feature = "signals"))]
+pub(crate) use after_stop::first_signal;
+#[cfg(feature = "signals")]
+pub(crate) use after_stop::{die_by, signal_arrived};
+pub(crate) use limits::Limit;
 pub(crate) use panic::{install_hook as install_panic_hook, on_panic};
 pub(crate) use reason::current as reason;
 pub use reason::ExitReason;
@@ -125,6 +131,8 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
         None if panic::main_panicked() => ExitReason::Panic,
         None => ExitReason::ExitStatusUnknown,
     };
+    let ending_signal = after_stop::ending_signal(reason == ExitReason::Panic);
+    let reason = ending_signal.map_or(reason, ExitReason::Signal);
     if THREADLESS.load(Ordering::SeqCst) {
         run_threadless(reason);
         if let Some(code) = request::take() {
@@ -137,7 +145,11 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
             end_from_threadless_run(code);
         }
     } else if run_to_the_end(reason, DEADLINE.duration()) == RunEnd::DeadlinePassed {
-        match request::take().or(status) {
+        let requested = request::take();
+        if requested.is_none() {
+            after_stop::die_if(ending_signal);
+        }
+        match requested.or(status) {
             Some(code) => end_at_deadline(code),
             // The C library did not tell the status, and knows it: it ends the process
             // with it once this returns, after the exit handlers of other libraries.
@@ -147,31 +159,37 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
     if let Some(code) = request::take() {
         exit_with_new_status(code);
     }
+    after_stop::die_if(ending_signal);
 }
 
-/// Runs the handlers on the signal thread, unless the process is already exiting
-/// (then that run is under way, and the signal ends it). The caller then dies by the
-/// signal either way.
+/// Runs the handlers on the calling thread (the signal thread, or the grace timer),
+/// unless the process is already exiting. Returns whether it ran them: the caller
+/// then dies by the signal; otherwise the run under way ends the process.
 #[cfg(all(unix, feature = "signals"))]
-pub(crate) fn for_signal(signal: i32) {
-    if claim(Owner::Signal) {
-        run_to_the_end(ExitReason::Signal(signal), DEADLINE.duration());
+pub(crate) fn for_signal(signal: i32) -> bool {
+    if !claim(Owner::Signal) {
+        return false;
     }
+    run_to_the_end(ExitReason::Signal(signal), DEADLINE.duration());
+    true
 }
 
 /// Windows calls this when a console event caught by `catch_signals` arrives, on a
-/// thread of its own; the caller then ends the process. For a closed window or a
-/// shutdown, Windows ends it itself about five seconds later: the run gets a
-/// deadline a little shorter unless the program set one.
+/// thread of its own; the caller then ends the process, if this ran the handlers
+/// (otherwise the run under way ends it). For a closed window or a shutdown, Windows
+/// ends it itself a few seconds later: the run gets the time left, `allowed`, as
+/// its deadline unless the program set one.
 #[cfg(all(windows, feature = "signals"))]
-pub(crate) fn for_console_event(signal: i32, closing: bool) {
-    if claim(Owner::Signal) {
-        let deadline = match DEADLINE.get() {
-            limits::Setting::Unset if closing => Some(Duration::from_millis(4500)),
-            setting => setting.duration(),
-        };
-        run_to_the_end(ExitReason::Signal(signal), deadline);
+pub(crate) fn for_console_event(signal: i32, allowed: Option<Duration>) -> bool {
+    if !claim(Owner::Signal) {
+        return false;
     }
+    let deadline = match DEADLINE.get() {
+        limits::Setting::Unset if allowed.is_some() => allowed,
+        setting => setting.duration(),
+    };
+    run_to_the_end(ExitReason::Signal(signal), deadline);
+    true
 }
 
 /// Windows: the process is going away (`ExitProcess`, after `std::process::exit`
@@ -350,6 +368,7 @@ fn status_of_forked_run() -> i32 {
 
 /// Ends the process with `code` the way C's `exit` does, which runs the exit hook.
 fn exit_process(code: i32) -> ! {
+    after_stop::exit_chosen();
     // Windows' `std::process::exit` calls `ExitProcess`, which skips the C runtime's
     // `atexit` table (where only a TLS or fiber-local callback would catch it; Wine
     // calls neither for another thread): the C runtime's `exit` runs that table,
@@ -483,4 +502,5 @@ pub(crate) fn after_fork_in_child() {
     OWNER.store(Owner::Nobody as u8, Ordering::SeqCst);
     request::forget();
     reason::forget();
+    after_stop::forget();
 }
