@@ -7,7 +7,8 @@
 //! tombstones outnumber the living. Freed slots are reused, so memory follows the
 //! largest number of handlers pending at once, whatever the churn.
 
-use std::collections::BTreeMap;
+use std::collections::btree_map::OccupiedEntry;
+use std::collections::{BTreeMap, VecDeque};
 use std::panic::Location;
 use std::ptr;
 
@@ -151,7 +152,7 @@ impl Shard {
             Some(newest) if *newest == index => {
                 *newest = older;
                 self.free_slot(index);
-                if *self.lists.get_mut(priority).expect("the list exists") == NIL {
+                if older == NIL {
                     self.lists.remove(priority);
                 }
             }
@@ -258,7 +259,7 @@ impl Shard {
 
     /// The pending handlers of this process, with their ranks.
     pub(super) fn snapshot(&self, owned_from: u64, into: &mut Vec<(Rank, HandlerInfo)>) {
-        for &(priority, newest) in self.lists.iter() {
+        for (priority, newest) in self.lists.iter() {
             let mut index = newest;
             while index != NIL {
                 let slot = &self.slots[index as usize];
@@ -286,7 +287,7 @@ impl Shard {
         into: &mut Vec<Payload>,
     ) {
         let mut taken = 0;
-        for &(_, newest) in self.lists.iter() {
+        for (_, newest) in self.lists.iter() {
             let mut index = newest;
             while index != NIL {
                 let slot = &mut self.slots[index as usize];
@@ -324,63 +325,146 @@ impl Shard {
     }
 }
 
-/// The newest slot of each priority's list, by priority. A vector, not a map: a
-/// program uses a handful of priorities, and a registration then finds its list in
-/// one or two comparisons.
-struct Lists(Vec<(i32, u32)>);
+/// The newest slot of each priority's list, by priority.
+///
+/// The lists above every priority in the map are kept apart, in ascending order in
+/// a deque: a program registering at one priority, or at a new highest one each
+/// time, only touches its back, and so does the exit run, which takes from the
+/// highest list. The other lists are in a map ordered by priority, where a new
+/// lowest priority goes in at the edge the map's search reaches first. So any mix
+/// of priorities costs O(log P) per registration, removal or taking (amortised:
+/// a list leaves the deque for the map at most once), and the common cases O(1).
+struct Lists {
+    /// Lists of priorities above every one in `lower`, lowest first.
+    upper: VecDeque<(i32, u32)>,
+    lower: BTreeMap<i32, u32>,
+}
 
 impl Lists {
     const fn new() -> Self {
-        Lists(Vec::new())
+        Lists {
+            upper: VecDeque::new(),
+            lower: BTreeMap::new(),
+        }
     }
 
-    /// The list of `priority`, made empty if there was none.
+    /// Where `priority` is or would go in `upper`, if it is not below all of it.
+    fn in_upper(&self, priority: i32) -> Option<Result<usize, usize>> {
+        let &(lowest, _) = self.upper.front()?;
+        if priority < lowest {
+            return None;
+        }
+        // The highest list, which the exit run takes from, without a search.
+        let last = self.upper.len() - 1;
+        if self.upper[last].0 == priority {
+            return Some(Ok(last));
+        }
+        Some(
+            self.upper
+                .binary_search_by_key(&priority, |&(priority, _)| priority),
+        )
+    }
+
+    /// Moves the lists of `upper` before `end` to `lower`.
+    fn sink(&mut self, end: usize) {
+        for (priority, newest) in self.upper.drain(..end) {
+            self.lower.insert(priority, newest);
+        }
+    }
+
+    fn highest(&self) -> Option<i32> {
+        self.upper
+            .back()
+            .map(|&(priority, _)| priority)
+            .or_else(|| self.lower.last_key_value().map(|(&priority, _)| priority))
+    }
+
+    fn is_highest_lower(&self, priority: i32) -> bool {
+        self.lower
+            .last_key_value()
+            .is_some_and(|(&highest, _)| highest == priority)
+    }
+
+    /// The list of `priority`, made empty if there was none. The caller must make
+    /// it hold a slot before any other call.
     fn newest_mut(&mut self, priority: i32) -> &mut u32 {
-        let at = match self
-            .0
-            .binary_search_by_key(&priority, |&(priority, _)| priority)
-        {
-            Ok(at) => at,
-            Err(at) => {
-                self.0.insert(at, (priority, NIL));
-                at
+        match self.highest() {
+            Some(highest) if priority == highest && !self.upper.is_empty() => {}
+            Some(highest) if priority <= highest => {
+                match self.in_upper(priority) {
+                    Some(Ok(at)) => return &mut self.upper[at].1,
+                    Some(Err(at)) => self.sink(at),
+                    None => {}
+                }
+                return self.lower.entry(priority).or_insert(NIL);
             }
-        };
-        &mut self.0[at].1
+            _ => self.upper.push_back((priority, NIL)),
+        }
+        &mut self.upper.back_mut().expect("just checked or pushed").1
     }
 
     fn get_mut(&mut self, priority: i32) -> Option<&mut u32> {
-        let at = self
-            .0
-            .binary_search_by_key(&priority, |&(priority, _)| priority)
-            .ok()?;
-        Some(&mut self.0[at].1)
+        match self.in_upper(priority) {
+            Some(Ok(at)) => Some(&mut self.upper[at].1),
+            // Every priority in `lower` is below all of `upper`.
+            Some(Err(_)) => None,
+            // The exit run's case, found without comparing keys.
+            None if self.is_highest_lower(priority) => {
+                self.lower.last_entry().map(OccupiedEntry::into_mut)
+            }
+            None => self.lower.get_mut(&priority),
+        }
     }
 
     /// The highest priority with a list, below `bound` if given.
     fn highest_below(&self, bound: Option<i32>) -> Option<i32> {
-        let end = match bound {
-            None => self.0.len(),
-            Some(bound) => self.0.partition_point(|&(priority, _)| priority < bound),
+        let Some(bound) = bound else {
+            return self.highest();
         };
-        end.checked_sub(1).map(|last| self.0[last].0)
+        match self
+            .upper
+            .partition_point(|&(priority, _)| priority < bound)
+        {
+            0 => self
+                .lower
+                .range(..bound)
+                .next_back()
+                .map(|(&priority, _)| priority),
+            below => Some(self.upper[below - 1].0),
+        }
     }
 
+    /// Drops the list of `priority`, which the caller just emptied.
     fn remove(&mut self, priority: i32) {
-        if let Ok(at) = self
-            .0
-            .binary_search_by_key(&priority, |&(priority, _)| priority)
-        {
-            self.0.remove(at);
+        match self.in_upper(priority) {
+            Some(Ok(at)) if at + 1 == self.upper.len() => {
+                self.upper.pop_back();
+            }
+            Some(Ok(at)) => {
+                self.sink(at);
+                self.upper.pop_front();
+            }
+            Some(Err(_)) => {}
+            None if self.is_highest_lower(priority) => {
+                self.lower.pop_last();
+            }
+            None => {
+                self.lower.remove(&priority);
+            }
         }
     }
 
     fn retain(&mut self, mut keep: impl FnMut(&mut u32) -> bool) {
-        self.0.retain_mut(|(_, newest)| keep(newest));
+        self.upper.retain_mut(|(_, newest)| keep(newest));
+        self.lower.retain(|_, newest| keep(newest));
     }
 
-    fn iter(&self) -> impl Iterator<Item = &(i32, u32)> {
-        self.0.iter()
+    fn iter(&self) -> impl Iterator<Item = (i32, u32)> + '_ {
+        self.upper.iter().copied().chain(
+            self.lower
+                .iter()
+                .map(|(&priority, &newest)| (priority, newest)),
+        )
     }
 }
 
@@ -551,6 +635,201 @@ mod tests {
             shard.lists.get_mut(5).is_none(),
             "the emptied list was dropped"
         );
+    }
+
+    /// Pops every handler through `top` and `pop`, as the exit run does, checking
+    /// that `snapshot` listed them in the same order; returns (priority, sequence).
+    fn drain(shard: &mut Shard) -> Vec<(i32, u64)> {
+        let mut listed = Vec::new();
+        shard.snapshot(OWN, &mut listed);
+        listed.sort_unstable_by_key(|&(rank, _)| std::cmp::Reverse(rank));
+        let mut popped = Vec::new();
+        while let Some(rank) = shard.top(OWN) {
+            let Registered::AtRunTime(sequence) = rank.registered else {
+                unreachable!()
+            };
+            popped.push((rank.priority, sequence));
+            shard.pop(rank.priority);
+        }
+        let expected: Vec<(i32, u64)> = listed
+            .iter()
+            .map(|(rank, _)| match rank.registered {
+                Registered::AtRunTime(sequence) => (rank.priority, sequence),
+                Registered::BeforeMain(_) => unreachable!(),
+            })
+            .collect();
+        assert_eq!(popped, expected, "the run and the listing agree");
+        assert_eq!(shard.live, 0);
+        assert!(
+            shard.lists.iter().next().is_none(),
+            "every list was dropped"
+        );
+        popped
+    }
+
+    /// Highest priority first, then newest first: the exit order, computed apart.
+    fn exit_order(mut registered: Vec<(i32, u64)>) -> Vec<(i32, u64)> {
+        registered.sort_unstable_by(|a, b| b.cmp(a));
+        registered
+    }
+
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    const MANY: i32 = 5_000;
+
+    #[test]
+    fn many_distinct_priorities_run_in_exit_order_whichever_way_they_come() {
+        let mut random_state = 0x2545_F491_4F6C_DD1D;
+        let random: Vec<i32> = (0..MANY)
+            .map(|_| (xorshift(&mut random_state) % 1_000) as i32 - 500)
+            .collect();
+        let patterns: [(&str, Vec<i32>); 4] = [
+            ("ascending", (0..MANY).collect()),
+            ("descending", (0..MANY).map(|i| -i).collect()),
+            ("random, with repeats", random),
+            (
+                "extremes and a repeated default",
+                [0, i32::MIN, 0, i32::MAX, -1, 1, 0, i32::MIN, i32::MAX]
+                    .into_iter()
+                    .collect(),
+            ),
+        ];
+        for (name, priorities) in patterns {
+            let mut shard = Shard::new();
+            let mut registered = Vec::new();
+            for (sequence, &priority) in (0..).zip(&priorities) {
+                shard.insert(priority, Payload::new(|| {}), Location::caller(), sequence);
+                registered.push((priority, sequence));
+            }
+            assert_eq!(drain(&mut shard), exit_order(registered), "{name}");
+        }
+    }
+
+    #[test]
+    fn removing_the_last_handler_of_a_priority_drops_its_list_and_keeps_the_order() {
+        let mut random_state = 0x9E37_79B9_7F4A_7C15;
+        let mut shard = Shard::new();
+        // Two handlers for each of many priorities, registered in a random order of
+        // priorities, so that lists are made and dropped all over the map.
+        let mut handles = Vec::new();
+        let mut sequence = 0;
+        for _ in 0..2 {
+            for _ in 0..MANY {
+                let priority = (xorshift(&mut random_state) % 2_000) as i32 - 1_000;
+                let slot =
+                    shard.insert(priority, Payload::new(|| {}), Location::caller(), sequence);
+                handles.push((slot, sequence, priority));
+                sequence += 1;
+            }
+        }
+        // Remove a random half, oldest or newest of its list alike.
+        let mut kept = Vec::new();
+        for (slot, sequence, priority) in handles {
+            if xorshift(&mut random_state) % 2 == 0 {
+                assert!(shard.remove(slot, sequence, priority, &ALL_OWN).is_some());
+            } else {
+                kept.push((priority, sequence));
+            }
+        }
+        // Then, priority by priority, every handler of some priorities: their lists
+        // must go and the neighbours' order must not change.
+        let emptied: Vec<i32> = (-1_000..1_000).step_by(7).collect();
+        let mut listed = Vec::new();
+        shard.snapshot(OWN, &mut listed);
+        for (rank, _) in &listed {
+            if emptied.contains(&rank.priority) {
+                let Registered::AtRunTime(sequence) = rank.registered else {
+                    unreachable!()
+                };
+                let slot = shard
+                    .slots
+                    .iter()
+                    .position(|slot| slot.sequence == sequence && slot.payload.is_some())
+                    .unwrap() as u32;
+                assert!(shard
+                    .remove(slot, sequence, rank.priority, &ALL_OWN)
+                    .is_some());
+            }
+        }
+        kept.retain(|(priority, _)| !emptied.contains(priority));
+        for &priority in &emptied {
+            // A list may still hold tombstones; the top must skip it all the same.
+            let top = shard.top(OWN).unwrap();
+            assert_ne!(top.priority, priority);
+        }
+        assert_eq!(drain(&mut shard), exit_order(kept));
+        // And the shard works on from empty.
+        shard.insert(3, Payload::new(|| {}), Location::caller(), sequence);
+        shard.insert(-3, Payload::new(|| {}), Location::caller(), sequence + 1);
+        assert_eq!(
+            drain(&mut shard),
+            [(3, sequence), (-3, sequence + 1)],
+            "after emptying"
+        );
+    }
+
+    #[test]
+    fn registrations_removals_and_takings_interleaved_keep_the_exit_order() {
+        let mut random_state = 0x0123_4567_89AB_CDEF;
+        for spread in [3, 50, 100_000] {
+            let mut shard = Shard::new();
+            // What the shard should hold: (priority, sequence) -> slot.
+            let mut model = BTreeMap::<(i32, u64), u32>::new();
+            for sequence in 0..20_000 {
+                match xorshift(&mut random_state) % 8 {
+                    0..=3 => {
+                        let priority =
+                            (xorshift(&mut random_state) % spread) as i32 - (spread / 2) as i32;
+                        let slot = shard.insert(
+                            priority,
+                            Payload::new(|| {}),
+                            Location::caller(),
+                            sequence,
+                        );
+                        model.insert((priority, sequence), slot);
+                    }
+                    4 | 5 if !model.is_empty() => {
+                        let nth = xorshift(&mut random_state) as usize % model.len();
+                        let (&(priority, sequence), &slot) = model.iter().nth(nth).unwrap();
+                        model.remove(&(priority, sequence));
+                        assert!(shard.remove(slot, sequence, priority, &ALL_OWN).is_some());
+                    }
+                    _ => {
+                        let expected = model.pop_last().map(|((priority, sequence), _)| Rank {
+                            priority,
+                            registered: Registered::AtRunTime(sequence),
+                        });
+                        let top = shard.top(OWN);
+                        assert_eq!(top, expected, "spread {spread}, step {sequence}");
+                        if let Some(top) = top {
+                            shard.pop(top.priority);
+                        }
+                    }
+                }
+            }
+            let rest: Vec<(i32, u64)> = model.into_keys().rev().collect();
+            assert_eq!(drain(&mut shard), rest, "spread {spread}");
+        }
+    }
+
+    #[test]
+    fn a_priority_emptied_and_reused_takes_its_place_again() {
+        let mut shard = Shard::new();
+        // 5 becomes the highest list, 0 and -5 go to the map; emptying 0 there, then
+        // a new highest, 7, then 0 again.
+        let zero = shard.insert(0, Payload::new(|| {}), Location::caller(), 0);
+        shard.insert(5, Payload::new(|| {}), Location::caller(), 1);
+        shard.insert(-5, Payload::new(|| {}), Location::caller(), 2);
+        assert!(shard.remove(zero, 0, 0, &ALL_OWN).is_some());
+        shard.insert(5, Payload::new(|| {}), Location::caller(), 3);
+        shard.insert(7, Payload::new(|| {}), Location::caller(), 4);
+        shard.insert(0, Payload::new(|| {}), Location::caller(), 5);
+        assert_eq!(drain(&mut shard), [(7, 4), (5, 3), (5, 1), (0, 5), (-5, 2)]);
     }
 
     #[test]
