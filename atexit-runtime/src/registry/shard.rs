@@ -63,6 +63,8 @@ pub(super) struct Shard {
     inherited: usize,
     tombstones: usize,
     call_sites: CallSites,
+    /// The registration number this shard handed out last.
+    last_sequence: u64,
 }
 
 impl Shard {
@@ -75,7 +77,19 @@ impl Shard {
             inherited: 0,
             tombstones: 0,
             call_sites: CallSites::new(),
+            last_sequence: 0,
         }
+    }
+
+    pub(super) fn last_sequence(&self) -> u64 {
+        self.last_sequence
+    }
+
+    #[cfg(unix)]
+    /// In a forked child: the numbers this shard hands out from now on are above
+    /// `floor`.
+    pub(super) fn raise_last_sequence(&mut self, floor: u64) {
+        self.last_sequence = self.last_sequence.max(floor);
     }
 
     pub(super) fn live(&self) -> usize {
@@ -113,6 +127,7 @@ impl Shard {
         };
         *newest = index;
         self.live += 1;
+        self.last_sequence = sequence;
         index
     }
 

@@ -22,7 +22,11 @@ fn main() {
     atexit::register_with(i32::MIN, || {
         let ran = RAN.lock().unwrap();
         let expected: Vec<u64> = (0..REGISTRATIONS).rev().collect();
-        match ran.iter().zip(&expected).position(|(ran, expected)| ran != expected) {
+        match ran
+            .iter()
+            .zip(&expected)
+            .position(|(ran, expected)| ran != expected)
+        {
             None if ran.len() == expected.len() => {
                 println!("{} handlers ran newest first", ran.len())
             }
