@@ -21,7 +21,7 @@
 //! shard's index in the low bits keeps two shards' numbers apart; and each shard
 //! hands out increasing numbers, taken under its lock.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::threads::SLOTS;
 
@@ -34,10 +34,6 @@ static MODE: AtomicU32 = AtomicU32::new(UNCLAIMED);
 const UNCLAIMED: u32 = u32::MAX;
 const COUNTER: u32 = SLOTS as u32;
 const CLOCK: u32 = SLOTS as u32 + 1;
-
-/// The clock reading that clock numbers count from, set once before `MODE` becomes
-/// `CLOCK`.
-static CLOCK_BASE: AtomicU64 = AtomicU64::new(0);
 
 const CLOCK_BIT: u64 = 1 << 63;
 const SHARD_BITS: u32 = SLOTS.trailing_zeros();
@@ -103,9 +99,13 @@ fn next_after_switch(shard: usize, last: u64, mut mode: u32) -> u64 {
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod clock {
-    use std::sync::atomic::Ordering;
+    use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
-    use super::{AtomicU8, CLOCK_BASE, CLOCK_BIT, SHARD_BITS};
+    use super::{CLOCK_BIT, SHARD_BITS};
+
+    /// The reading that clock numbers count from, set once before the mode becomes
+    /// `CLOCK`.
+    static CLOCK_BASE: AtomicU64 = AtomicU64::new(0);
 
     /// Whether the time-stamp counter may order registrations: 0 unknown, 1 yes, 2 no.
     static SYNCHRONIZED: AtomicU8 = AtomicU8::new(0);
