@@ -7,8 +7,8 @@
 //! tombstones outnumber the living. Freed slots are reused, so memory follows the
 //! largest number of handlers pending at once, whatever the churn.
 
-use std::collections::btree_map::OccupiedEntry;
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound::{Excluded, Included};
 use std::panic::Location;
 use std::ptr;
 
@@ -342,141 +342,164 @@ impl Shard {
 
 /// The newest slot of each priority's list, by priority.
 ///
-/// The lists above every priority in the map are kept apart, in ascending order in
-/// a deque: a program registering at one priority, or at a new highest one each
-/// time, only touches its back, and so does the exit run, which takes from the
-/// highest list. The other lists are in a map ordered by priority, where a new
-/// lowest priority goes in at the edge the map's search reaches first. So any mix
-/// of priorities costs O(log P) per registration, removal or taking (amortised:
-/// a list leaves the deque for the map at most once), and the common cases O(1).
+/// A run of lists in ascending order of priority is kept in a deque, and the other
+/// lists in a map, none of them between the run's first and last priority. A
+/// program registering at one priority, or at a new highest or a new lowest one
+/// each time, only touches the run's ends, and so does the exit run, which takes
+/// from the highest list: O(1). Any other mix costs O(log P) per registration,
+/// removal or taking, amortised: a registration between two lists of the run moves
+/// the lists on one side of it to the map, and each list goes there at most once.
 struct Lists {
-    /// Lists of priorities above every one in `lower`, lowest first.
-    upper: VecDeque<(i32, u32)>,
-    lower: BTreeMap<i32, u32>,
+    run: VecDeque<(i32, u32)>,
+    others: BTreeMap<i32, u32>,
 }
 
 impl Lists {
     const fn new() -> Self {
         Lists {
-            upper: VecDeque::new(),
-            lower: BTreeMap::new(),
+            run: VecDeque::new(),
+            others: BTreeMap::new(),
         }
     }
 
-    /// Where `priority` is or would go in `upper`, if it is not below all of it.
-    fn in_upper(&self, priority: i32) -> Option<Result<usize, usize>> {
-        let &(lowest, _) = self.upper.front()?;
-        if priority < lowest {
-            return None;
-        }
-        // The highest list, which the exit run takes from, without a search.
-        let last = self.upper.len() - 1;
-        if self.upper[last].0 == priority {
-            return Some(Ok(last));
-        }
-        Some(
-            self.upper
-                .binary_search_by_key(&priority, |&(priority, _)| priority),
-        )
-    }
-
-    /// Moves the lists of `upper` before `end` to `lower`.
-    fn sink(&mut self, end: usize) {
-        for (priority, newest) in self.upper.drain(..end) {
-            self.lower.insert(priority, newest);
+    /// Where `priority` is or would go in the run, if it is within the run's span.
+    fn in_run(&self, priority: i32) -> Option<Result<usize, usize>> {
+        let (&(first, _), &(last, _)) = (self.run.front()?, self.run.back()?);
+        if priority < first || priority > last {
+            None
+        } else if priority == last {
+            Some(Ok(self.run.len() - 1))
+        } else if priority == first {
+            Some(Ok(0))
+        } else {
+            Some(
+                self.run
+                    .binary_search_by_key(&priority, |&(priority, _)| priority),
+            )
         }
     }
 
-    fn highest(&self) -> Option<i32> {
-        self.upper
-            .back()
-            .map(|&(priority, _)| priority)
-            .or_else(|| self.lower.last_key_value().map(|(&priority, _)| priority))
-    }
-
-    fn is_highest_lower(&self, priority: i32) -> bool {
-        self.lower
-            .last_key_value()
-            .is_some_and(|(&highest, _)| highest == priority)
+    /// Moves the lists of the run on the shorter side of position `at` (a list
+    /// there included) to `others`; returns whether that was the lower side.
+    fn split_run(&mut self, at: usize, including: bool) -> bool {
+        let lower = at < self.run.len() / 2;
+        let moved = if lower {
+            self.run.drain(..at + usize::from(including))
+        } else {
+            self.run.drain(at..)
+        };
+        for (priority, newest) in moved {
+            self.others.insert(priority, newest);
+        }
+        lower
     }
 
     /// The list of `priority`, made empty if there was none. The caller must make
     /// it hold a slot before any other call.
     fn newest_mut(&mut self, priority: i32) -> &mut u32 {
-        match self.highest() {
-            Some(highest) if priority == highest && !self.upper.is_empty() => {}
-            Some(highest) if priority <= highest => {
-                match self.in_upper(priority) {
-                    Some(Ok(at)) => return &mut self.upper[at].1,
-                    Some(Err(at)) => self.sink(at),
-                    None => {}
+        match self.in_run(priority) {
+            Some(Ok(at)) => return &mut self.run[at].1,
+            Some(Err(at)) => {
+                // No list of `others` is left between `priority` and the run.
+                if self.split_run(at, false) {
+                    self.run.push_front((priority, NIL));
+                    return &mut self.run.front_mut().expect("just pushed").1;
                 }
-                return self.lower.entry(priority).or_insert(NIL);
+                self.run.push_back((priority, NIL));
+                return &mut self.run.back_mut().expect("just pushed").1;
             }
-            _ => self.upper.push_back((priority, NIL)),
+            None => {}
         }
-        &mut self.upper.back_mut().expect("just checked or pushed").1
+        match (self.run.front(), self.run.back()) {
+            (Some(&(first, _)), Some(&(last, _))) => {
+                if priority > last
+                    && self
+                        .others
+                        .range((Excluded(last), Included(priority)))
+                        .next()
+                        .is_none()
+                {
+                    self.run.push_back((priority, NIL));
+                    return &mut self.run.back_mut().expect("just pushed").1;
+                }
+                if priority < first
+                    && self
+                        .others
+                        .range((Included(priority), Excluded(first)))
+                        .next()
+                        .is_none()
+                {
+                    self.run.push_front((priority, NIL));
+                    return &mut self.run.front_mut().expect("just pushed").1;
+                }
+            }
+            _ if !self.others.contains_key(&priority) => {
+                self.run.push_back((priority, NIL));
+                return &mut self.run.back_mut().expect("just pushed").1;
+            }
+            _ => {}
+        }
+        self.others.entry(priority).or_insert(NIL)
     }
 
     fn get_mut(&mut self, priority: i32) -> Option<&mut u32> {
-        match self.in_upper(priority) {
-            Some(Ok(at)) => Some(&mut self.upper[at].1),
-            // Every priority in `lower` is below all of `upper`.
+        match self.in_run(priority) {
+            Some(Ok(at)) => Some(&mut self.run[at].1),
+            // No list of `others` is within the run's span.
             Some(Err(_)) => None,
-            // The exit run's case, found without comparing keys.
-            None if self.is_highest_lower(priority) => {
-                self.lower.last_entry().map(OccupiedEntry::into_mut)
-            }
-            None => self.lower.get_mut(&priority),
+            None => self.others.get_mut(&priority),
         }
     }
 
     /// The highest priority with a list, below `bound` if given.
     fn highest_below(&self, bound: Option<i32>) -> Option<i32> {
-        let Some(bound) = bound else {
-            return self.highest();
+        let (in_run, in_others) = match bound {
+            None => (
+                self.run.back().map(|&(priority, _)| priority),
+                self.others.last_key_value().map(|(&priority, _)| priority),
+            ),
+            Some(bound) => (
+                match self.run.partition_point(|&(priority, _)| priority < bound) {
+                    0 => None,
+                    below => Some(self.run[below - 1].0),
+                },
+                self.others
+                    .range(..bound)
+                    .next_back()
+                    .map(|(&priority, _)| priority),
+            ),
         };
-        match self
-            .upper
-            .partition_point(|&(priority, _)| priority < bound)
-        {
-            0 => self
-                .lower
-                .range(..bound)
-                .next_back()
-                .map(|(&priority, _)| priority),
-            below => Some(self.upper[below - 1].0),
-        }
+        in_run.max(in_others)
     }
 
     /// Drops the list of `priority`, which the caller just emptied.
     fn remove(&mut self, priority: i32) {
-        match self.in_upper(priority) {
-            Some(Ok(at)) if at + 1 == self.upper.len() => {
-                self.upper.pop_back();
+        match self.in_run(priority) {
+            Some(Ok(0)) => {
+                self.run.pop_front();
+            }
+            Some(Ok(at)) if at + 1 == self.run.len() => {
+                self.run.pop_back();
             }
             Some(Ok(at)) => {
-                self.sink(at);
-                self.upper.pop_front();
+                self.split_run(at, true);
+                self.others.remove(&priority);
             }
             Some(Err(_)) => {}
-            None if self.is_highest_lower(priority) => {
-                self.lower.pop_last();
-            }
             None => {
-                self.lower.remove(&priority);
+                self.others.remove(&priority);
             }
         }
     }
 
     fn retain(&mut self, mut keep: impl FnMut(&mut u32) -> bool) {
-        self.upper.retain_mut(|(_, newest)| keep(newest));
-        self.lower.retain(|_, newest| keep(newest));
+        self.run.retain_mut(|(_, newest)| keep(newest));
+        self.others.retain(|_, newest| keep(newest));
     }
 
     fn iter(&self) -> impl Iterator<Item = (i32, u32)> + '_ {
-        self.upper.iter().copied().chain(
-            self.lower
+        self.run.iter().copied().chain(
+            self.others
                 .iter()
                 .map(|(&priority, &newest)| (priority, newest)),
         )
