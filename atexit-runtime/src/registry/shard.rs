@@ -350,16 +350,23 @@ impl Shard {
 /// removal or taking, amortised: a registration between two lists of the run moves
 /// the lists on one side of it to the map, and each list goes there at most once.
 struct Lists {
-    run: VecDeque<(i32, u32)>,
+    run: Run,
     others: BTreeMap<i32, u32>,
 }
 
 impl Lists {
     const fn new() -> Self {
         Lists {
-            run: VecDeque::new(),
+            run: Run::new(),
             others: BTreeMap::new(),
         }
+    }
+
+    /// Whether the highest list of the run is that of `priority`: the list that one
+    /// priority uses, and that the exit run takes from.
+    #[inline]
+    fn is_last_of_run(&self, priority: i32) -> bool {
+        matches!(self.run.last, Some((last, _)) if last == priority)
     }
 
     /// Where `priority` is or would go in the run, if it is within the run's span.
@@ -384,29 +391,35 @@ impl Lists {
     fn split_run(&mut self, at: usize, including: bool) -> bool {
         let lower = at < self.run.len() / 2;
         let moved = if lower {
-            self.run.drain(..at + usize::from(including))
+            self.run.drain_below(at + usize::from(including))
         } else {
-            self.run.drain(at..)
+            self.run.drain_from(at)
         };
-        for (priority, newest) in moved {
-            self.others.insert(priority, newest);
-        }
+        self.others.extend(moved);
         lower
     }
 
     /// The list of `priority`, made empty if there was none. The caller must make
     /// it hold a slot before any other call.
+    #[inline]
     fn newest_mut(&mut self, priority: i32) -> &mut u32 {
+        if self.is_last_of_run(priority) {
+            return self.run.last_newest_mut();
+        }
+        self.newest_mut_elsewhere(priority)
+    }
+
+    fn newest_mut_elsewhere(&mut self, priority: i32) -> &mut u32 {
         match self.in_run(priority) {
-            Some(Ok(at)) => return &mut self.run[at].1,
+            Some(Ok(at)) => return self.run.newest_mut(at),
             Some(Err(at)) => {
                 // No list of `others` is left between `priority` and the run.
                 if self.split_run(at, false) {
                     self.run.push_front((priority, NIL));
-                    return &mut self.run.front_mut().expect("just pushed").1;
+                    return self.run.newest_mut(0);
                 }
                 self.run.push_back((priority, NIL));
-                return &mut self.run.back_mut().expect("just pushed").1;
+                return self.run.last_newest_mut();
             }
             None => {}
         }
@@ -420,7 +433,7 @@ impl Lists {
                         .is_none()
                 {
                     self.run.push_back((priority, NIL));
-                    return &mut self.run.back_mut().expect("just pushed").1;
+                    return self.run.last_newest_mut();
                 }
                 if priority < first
                     && self
@@ -430,21 +443,29 @@ impl Lists {
                         .is_none()
                 {
                     self.run.push_front((priority, NIL));
-                    return &mut self.run.front_mut().expect("just pushed").1;
+                    return self.run.newest_mut(0);
                 }
             }
             _ if !self.others.contains_key(&priority) => {
                 self.run.push_back((priority, NIL));
-                return &mut self.run.back_mut().expect("just pushed").1;
+                return self.run.last_newest_mut();
             }
             _ => {}
         }
         self.others.entry(priority).or_insert(NIL)
     }
 
+    #[inline]
     fn get_mut(&mut self, priority: i32) -> Option<&mut u32> {
+        if self.is_last_of_run(priority) {
+            return Some(self.run.last_newest_mut());
+        }
+        self.get_mut_elsewhere(priority)
+    }
+
+    fn get_mut_elsewhere(&mut self, priority: i32) -> Option<&mut u32> {
         match self.in_run(priority) {
-            Some(Ok(at)) => Some(&mut self.run[at].1),
+            Some(Ok(at)) => Some(self.run.newest_mut(at)),
             // No list of `others` is within the run's span.
             Some(Err(_)) => None,
             None => self.others.get_mut(&priority),
@@ -452,7 +473,15 @@ impl Lists {
     }
 
     /// The highest priority with a list, below `bound` if given.
+    #[inline]
     fn highest_below(&self, bound: Option<i32>) -> Option<i32> {
+        if bound.is_none() && self.others.is_empty() {
+            return self.run.back().map(|&(priority, _)| priority);
+        }
+        self.highest_below_anywhere(bound)
+    }
+
+    fn highest_below_anywhere(&self, bound: Option<i32>) -> Option<i32> {
         let (in_run, in_others) = match bound {
             None => (
                 self.run.back().map(|&(priority, _)| priority),
@@ -461,7 +490,7 @@ impl Lists {
             Some(bound) => (
                 match self.run.partition_point(|&(priority, _)| priority < bound) {
                     0 => None,
-                    below => Some(self.run[below - 1].0),
+                    below => Some(self.run.priority(below - 1)),
                 },
                 self.others
                     .range(..bound)
@@ -473,7 +502,16 @@ impl Lists {
     }
 
     /// Drops the list of `priority`, which the caller just emptied.
+    #[inline]
     fn remove(&mut self, priority: i32) {
+        if self.is_last_of_run(priority) {
+            self.run.pop_back();
+        } else {
+            self.remove_elsewhere(priority);
+        }
+    }
+
+    fn remove_elsewhere(&mut self, priority: i32) {
         match self.in_run(priority) {
             Some(Ok(0)) => {
                 self.run.pop_front();
@@ -498,11 +536,138 @@ impl Lists {
     }
 
     fn iter(&self) -> impl Iterator<Item = (i32, u32)> + '_ {
-        self.run.iter().copied().chain(
+        self.run.iter().chain(
             self.others
                 .iter()
                 .map(|(&priority, &newest)| (priority, newest)),
         )
+    }
+}
+
+/// A deque of lists whose last one, the one used most, is kept apart so that
+/// finding it takes one comparison.
+struct Run {
+    /// All but the last.
+    rest: VecDeque<(i32, u32)>,
+    /// `None` only when the run is empty.
+    last: Option<(i32, u32)>,
+}
+
+impl Run {
+    const fn new() -> Self {
+        Run {
+            rest: VecDeque::new(),
+            last: None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.rest.len() + usize::from(self.last.is_some())
+    }
+
+    fn front(&self) -> Option<&(i32, u32)> {
+        self.rest.front().or(self.last.as_ref())
+    }
+
+    fn back(&self) -> Option<&(i32, u32)> {
+        self.last.as_ref()
+    }
+
+    fn priority(&self, at: usize) -> i32 {
+        self.rest
+            .get(at)
+            .or(self.last.as_ref())
+            .expect("within the run")
+            .0
+    }
+
+    fn newest_mut(&mut self, at: usize) -> &mut u32 {
+        if at < self.rest.len() {
+            return &mut self.rest[at].1;
+        }
+        self.last_newest_mut()
+    }
+
+    #[inline]
+    fn last_newest_mut(&mut self) -> &mut u32 {
+        &mut self.last.as_mut().expect("the run is not empty").1
+    }
+
+    fn push_back(&mut self, list: (i32, u32)) {
+        if let Some(last) = self.last.replace(list) {
+            self.rest.push_back(last);
+        }
+    }
+
+    fn push_front(&mut self, list: (i32, u32)) {
+        if self.last.is_some() {
+            self.rest.push_front(list);
+        } else {
+            self.last = Some(list);
+        }
+    }
+
+    #[inline]
+    fn pop_back(&mut self) {
+        self.last = self.rest.pop_back();
+    }
+
+    fn pop_front(&mut self) {
+        if self.rest.pop_front().is_none() {
+            self.last = None;
+        }
+    }
+
+    fn binary_search_by_key(
+        &self,
+        priority: &i32,
+        key: impl FnMut(&(i32, u32)) -> i32,
+    ) -> Result<usize, usize> {
+        match self.rest.binary_search_by_key(priority, key) {
+            Err(at)
+                if at == self.rest.len()
+                    && self.last.is_some_and(|(last, _)| last == *priority) =>
+            {
+                Ok(at)
+            }
+            found => found,
+        }
+    }
+
+    fn partition_point(&self, below: impl Fn(&(i32, u32)) -> bool) -> usize {
+        match self.rest.partition_point(&below) {
+            at if at == self.rest.len() && self.last.as_ref().is_some_and(&below) => at + 1,
+            at => at,
+        }
+    }
+
+    /// Takes the lists before position `end` out.
+    fn drain_below(&mut self, end: usize) -> Vec<(i32, u32)> {
+        if end > self.rest.len() {
+            let mut all: Vec<_> = self.rest.drain(..).collect();
+            all.extend(self.last.take());
+            return all;
+        }
+        self.rest.drain(..end).collect()
+    }
+
+    /// Takes the lists from position `start` on out.
+    fn drain_from(&mut self, start: usize) -> Vec<(i32, u32)> {
+        let mut taken: Vec<_> = self.rest.drain(start.min(self.rest.len())..).collect();
+        taken.extend(self.last.take());
+        self.last = self.rest.pop_back();
+        taken
+    }
+
+    fn retain_mut(&mut self, mut keep: impl FnMut(&mut (i32, u32)) -> bool) {
+        self.rest.retain_mut(&mut keep);
+        if self.last.as_mut().is_some_and(|last| !keep(last)) {
+            self.pop_back();
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (i32, u32)> + '_ {
+        self.rest.iter().copied().chain(self.last)
     }
 }
 
