@@ -48,11 +48,11 @@ pub(crate) fn unlock_after_fork_in_child() {
     PARENT_OWNED_FROM.store(owned_from(), Ordering::Relaxed);
     // Every number the parent handed out is below it, and every one the child hands
     // out from now on at least it.
-    let own_from = stamp::above_all(shards.iter().map(|shard| shard.last_sequence()));
+    let own_from = stamp::above_all(shards.iter_mut().map(|shard| shard.stamps().last()));
     stamp::raise_counter(own_from);
     OWNED_FROM.store(own_from, Ordering::Relaxed);
     for shard in &mut shards {
-        shard.raise_last_sequence(own_from.saturating_sub(1));
+        shard.stamps().raise(own_from.saturating_sub(1));
         shard.after_fork_in_child();
         shard.republish();
     }

@@ -209,7 +209,7 @@ pub(crate) fn insert(
     };
     let mut shard = lock(shard_index);
     // Taken under the lock, so that each shard's lists stay sorted by it.
-    let sequence = stamp::next(shard_index, shard.last_sequence());
+    let sequence = stamp::next(shard_index, shard.stamps());
     let slot = shard.insert(priority, payload, location, sequence);
     let rank = Rank {
         priority,

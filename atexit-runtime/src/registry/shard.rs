@@ -16,6 +16,8 @@ use crate::info::HandlerInfo;
 use crate::order::{Rank, Registered};
 use crate::payload::Payload;
 
+use super::stamp::ShardStamps;
+
 /// The end of a list, or of the free list.
 const NIL: u32 = u32::MAX;
 
@@ -63,8 +65,8 @@ pub(super) struct Shard {
     inherited: usize,
     tombstones: usize,
     call_sites: CallSites,
-    /// The registration number this shard handed out last.
-    last_sequence: u64,
+    /// The registration numbers this shard handed out.
+    stamps: ShardStamps,
 }
 
 impl Shard {
@@ -77,19 +79,12 @@ impl Shard {
             inherited: 0,
             tombstones: 0,
             call_sites: CallSites::new(),
-            last_sequence: 0,
+            stamps: ShardStamps::new(),
         }
     }
 
-    pub(super) fn last_sequence(&self) -> u64 {
-        self.last_sequence
-    }
-
-    #[cfg(unix)]
-    /// In a forked child: the numbers this shard hands out from now on are above
-    /// `floor`.
-    pub(super) fn raise_last_sequence(&mut self, floor: u64) {
-        self.last_sequence = self.last_sequence.max(floor);
+    pub(super) fn stamps(&mut self) -> &mut ShardStamps {
+        &mut self.stamps
     }
 
     pub(super) fn live(&self) -> usize {
@@ -127,7 +122,6 @@ impl Shard {
         };
         *newest = index;
         self.live += 1;
-        self.last_sequence = sequence;
         index
     }
 

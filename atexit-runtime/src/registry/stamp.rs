@@ -7,54 +7,101 @@
 //! on every registration. Registrations on different threads can only be ordered
 //! through the program's own synchronisation, which the registry never sees: any
 //! number that keeps that order without a shared write must come from a clock that
-//! every core reads alike. So:
-//!
-//! - while one shard registers (a single-threaded program, or one thread doing all
-//!   the registering), numbers come from the counter, which then never leaves that
-//!   core's cache;
-//! - once a second shard registers, numbers come from the CPU's time-stamp counter
-//!   where the kernel keeps it synchronised across cores (x86-64 Linux, with `tsc`
-//!   as its clocksource: the same property its `CLOCK_MONOTONIC` relies on), and
-//!   from the counter elsewhere.
+//! every core reads alike. So numbers come from the counter until threads are seen
+//! registering at once (a shard finds, again and again, that another one took a
+//! number since its own last one), then from the CPU's time-stamp counter where the
+//! kernel keeps it synchronised across cores (x86-64 Linux, with `tsc` as its
+//! clocksource: the same property its `CLOCK_MONOTONIC` relies on). A program whose
+//! threads register now and then keeps the counter, whose cache line then rarely
+//! moves, and never pays for reading the clock.
 //!
 //! Clock numbers have the top bit set, so each is above every counter number; the
 //! shard's index in the low bits keeps two shards' numbers apart; and each shard
-//! hands out increasing numbers, taken under its lock.
+//! hands out increasing numbers, taken under its lock. The switch is made once, for
+//! good: a registration that happens after one that used the clock reads the switch
+//! too (it reads the mode after the other did), so it uses the clock as well.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use crate::threads::SLOTS;
 
 /// The counter's next number.
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
-/// How numbers are taken: `UNCLAIMED` before any registration, a shard's index while
-/// only that shard registered, then `COUNTER` or `CLOCK` for good.
-static MODE: AtomicU32 = AtomicU32::new(UNCLAIMED);
-const UNCLAIMED: u32 = u32::MAX;
-const COUNTER: u32 = SLOTS as u32;
-const CLOCK: u32 = SLOTS as u32 + 1;
+/// How numbers are taken: from the counter, watching for threads registering at
+/// once; from the clock; or from the counter for good, where there is no clock.
+static MODE: AtomicU8 = AtomicU8::new(COUNTER);
+const COUNTER: u8 = 0;
+const CLOCK: u8 = 1;
+const COUNTER_ONLY: u8 = 2;
+
+/// How many registrations of one shard, more interleaved with other shards' than
+/// not, switch to the clock: threads registering at once for a while, not a thread
+/// registering now and then beside another.
+const INTERLEAVED_TO_SWITCH: u32 = 1024;
 
 const CLOCK_BIT: u64 = 1 << 63;
 const SHARD_BITS: u32 = SLOTS.trailing_zeros();
 const _: () = assert!(1 << SHARD_BITS == SLOTS, "a shard index fills its bits");
 
-/// The number for a registration in shard `shard`, whose last number was `last`;
-/// called under that shard's lock.
-#[inline]
-pub(super) fn next(shard: usize, last: u64) -> u64 {
-    let mode = MODE.load(Ordering::Acquire);
-    if mode == CLOCK {
-        clock::number(shard, last)
-    } else if mode == shard as u32 || mode == COUNTER {
-        counter()
-    } else {
-        next_after_switch(shard, last, mode)
+/// What a shard knows of the numbers it took, kept under its lock.
+pub(super) struct ShardStamps {
+    /// The number it handed out last.
+    last: u64,
+    /// Registrations whose number was not the one after `last`, less those whose
+    /// number was.
+    interleaved: u32,
+}
+
+impl ShardStamps {
+    pub(super) const fn new() -> Self {
+        ShardStamps {
+            last: 0,
+            interleaved: 0,
+        }
     }
+
+    pub(super) fn last(&self) -> u64 {
+        self.last
+    }
+
+    #[cfg(unix)]
+    /// In a forked child: the numbers this shard hands out from now on are above
+    /// `floor`.
+    pub(super) fn raise(&mut self, floor: u64) {
+        self.last = self.last.max(floor);
+    }
+}
+
+/// The number for a registration in shard `shard`; called under that shard's lock.
+#[inline]
+pub(super) fn next(shard: usize, stamps: &mut ShardStamps) -> u64 {
+    let mode = MODE.load(Ordering::Acquire);
+    let number = if mode == CLOCK {
+        clock::number(shard, stamps.last)
+    } else {
+        // An atomic add makes a registration that happens after another take a
+        // greater number: the later add comes later in the counter's order.
+        let number = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        if mode == COUNTER {
+            if number == stamps.last.wrapping_add(1) {
+                stamps.interleaved = stamps.interleaved.saturating_sub(1);
+            } else {
+                stamps.interleaved += 1;
+                if stamps.interleaved >= INTERLEAVED_TO_SWITCH {
+                    switch();
+                }
+            }
+        }
+        number
+    };
+    stamps.last = number;
+    number
 }
 
 /// A number above every one handed out so far; with every shard's lock held, so
 /// that none is being handed out.
+#[cfg(unix)]
 pub(super) fn above_all(lasts: impl Iterator<Item = u64>) -> u64 {
     let counter = SEQUENCE.load(Ordering::Relaxed);
     lasts.fold(counter, |above, last| above.max(last.saturating_add(1)))
@@ -62,39 +109,22 @@ pub(super) fn above_all(lasts: impl Iterator<Item = u64>) -> u64 {
 
 /// Makes the counter hand out numbers from `floor` on (in a forked child, where
 /// numbers below it are the parent's).
+#[cfg(unix)]
 pub(super) fn raise_counter(floor: u64) {
     SEQUENCE.fetch_max(floor.min(CLOCK_BIT - 1), Ordering::Relaxed);
 }
 
-/// A counter number: an atomic add makes a registration that happens after another
-/// take a greater one (the later add comes later in the counter's modification
-/// order).
-#[inline]
-fn counter() -> u64 {
-    SEQUENCE.fetch_add(1, Ordering::Relaxed)
-}
-
-/// The first registration of the process, or the first of a second shard.
+/// Threads register at once: the clock from now on, where there is one.
 #[cold]
-fn next_after_switch(shard: usize, last: u64, mut mode: u32) -> u64 {
-    loop {
-        let new = if mode == UNCLAIMED {
-            shard as u32
-        } else if clock::is_synchronized() {
-            clock::start();
-            CLOCK
-        } else {
-            COUNTER
-        };
-        // Release: a registration that reads `CLOCK` reads the base set before it.
-        match MODE.compare_exchange(mode, new, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => return next(shard, last),
-            Err(current) if current == CLOCK || current == COUNTER || current == shard as u32 => {
-                return next(shard, last)
-            }
-            Err(current) => mode = current,
-        }
-    }
+fn switch() {
+    let mode = if clock::is_synchronized() {
+        clock::start();
+        CLOCK
+    } else {
+        COUNTER_ONLY
+    };
+    // Release: a registration that reads `CLOCK` reads the base set before it.
+    let _ = MODE.compare_exchange(COUNTER, mode, Ordering::Release, Ordering::Relaxed);
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -221,6 +251,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn the_number_above_all_is_above_every_shards_last_and_the_counter() {
         let counter = SEQUENCE.load(Ordering::Relaxed);
         assert_eq!(above_all([3, counter + 7, 1].into_iter()), counter + 8);

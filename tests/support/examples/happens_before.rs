@@ -3,7 +3,10 @@
 //!
 //! Usage: `happens_before lock|channel|join`. Each handler records its number at
 //! exit; a handler registered first, at the lowest priority, checks the numbers came
-//! in exactly descending order and prints the verdict.
+//! in exactly descending order and prints the verdict. The channel ring and the
+//! joins interleave the threads' registrations enough for the registry to switch
+//! from its counter to the clock midway (see `registry::stamp`), so the order is
+//! checked across that switch too.
 
 use std::sync::mpsc;
 use std::sync::Mutex;
