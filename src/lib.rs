@@ -41,7 +41,10 @@
 //! Higher [priority](on_exit#options) runs first. At equal priority the newest
 //! handler runs first: dynamic handlers newest first, then `#[on_exit]` functions in
 //! reverse declaration order, since they count as registered before `main`, in
-//! declaration order. Within a file that is source order, exactly. Across files and
+//! declaration order. Between threads, newer means "happened after": a registration
+//! made after another on the same thread, or on a thread that synchronised with the
+//! first one's after it registered (a lock, a channel, a join, an atomic), runs before
+//! it; registrations on threads that race each other run in either order. Within a file that is source order, exactly. Across files and
 //! crates, each file's handlers stay together and the files come in an order that is
 //! fixed but arbitrary (a hash of crate name and file path, computed at compile time):
 //! to order handlers of different files, give them different priorities. None of this

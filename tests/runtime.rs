@@ -42,6 +42,23 @@ fn threads_registering_10000_each_run_every_handler_exactly_once() {
 }
 
 #[test]
+fn registrations_ordered_across_threads_run_newest_first_at_exit() {
+    // Ordered through a lock that threads race for, a channel ring, and joins: each
+    // registration happens before the next, on another thread than the one before
+    // it most of the time, so the exit must run them exactly newest first.
+    for mode in ["lock", "channel", "join"] {
+        let run = run("happens_before", &[mode]);
+        assert_eq!(
+            run.lines(),
+            ["20000 handlers ran newest first"],
+            "{mode}: {}",
+            run.stderr
+        );
+        assert_eq!(run.code(), Some(0), "{mode}");
+    }
+}
+
+#[test]
 fn a_handler_registered_during_the_exit_run_runs_once() {
     let run = run("during_exit", &["register"]);
     assert_eq!(

@@ -82,6 +82,12 @@ where
 ///
 /// Higher priorities run first; within a priority, the newest handler runs first,
 /// and dynamic handlers run before `#[on_exit]` functions of the same priority.
+/// Between threads, newest means "happened after": a registration made after
+/// another, on the same thread or on one that synchronised with the first one's
+/// (through a lock, a channel, a join...), runs before it; registrations racing on
+/// different threads run in either order. Any mix of priorities costs O(log P) per
+/// registration (amortised), for P distinct priorities pending; one priority, or a
+/// new highest one each time, O(1).
 ///
 /// ```
 /// atexit::register_with(-10, || println!("runs last: closes the log"));

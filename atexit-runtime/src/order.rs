@@ -4,7 +4,8 @@
 //! next, and [`handlers`](crate::handlers) lists them by the same comparison. A rank
 //! is the priority, then when the handler was registered: `#[on_exit]` functions
 //! count as registered before `main`, in declaration order, and dynamic handlers in
-//! the order their registrations took a number from one process-wide sequence.
+//! the order of the numbers their registrations took (see `registry::stamp`): a
+//! registration that happened after another has the greater one.
 //!
 //! Static handlers get their declaration position at compile time, as an
 //! [`OrderKey`] that the attribute computes.
@@ -24,7 +25,7 @@ pub(crate) enum Registered {
     /// An `#[on_exit]` function: its place in declaration order (see
     /// [`OrderKey`]), counted from the first declared.
     BeforeMain(usize),
-    /// A dynamic handler: the number its registration took from the sequence.
+    /// A dynamic handler: the number its registration took.
     AtRunTime(u64),
 }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use crate::threads::SLOTS;
 
-use super::{lock, owned_from, Locked, OWNED_FROM, PARENT_OWNED_FROM, SEQUENCE};
+use super::{lock, owned_from, stamp, Locked, OWNED_FROM, PARENT_OWNED_FROM};
 
 /// Every shard's lock, held across `fork()` so that the child never inherits one
 /// locked by a thread that does not exist there.
@@ -46,8 +46,13 @@ pub(crate) fn unlock_after_fork_in_parent() {
 pub(crate) fn unlock_after_fork_in_child() {
     let mut shards = held();
     PARENT_OWNED_FROM.store(owned_from(), Ordering::Relaxed);
-    OWNED_FROM.store(SEQUENCE.load(Ordering::Relaxed), Ordering::Relaxed);
+    // Every number the parent handed out is below it, and every one the child hands
+    // out from now on at least it.
+    let own_from = stamp::above_all(shards.iter_mut().map(|shard| shard.stamps().last()));
+    stamp::raise_counter(own_from);
+    OWNED_FROM.store(own_from, Ordering::Relaxed);
     for shard in &mut shards {
+        shard.stamps().raise(own_from.saturating_sub(1));
         shard.after_fork_in_child();
         shard.republish();
     }

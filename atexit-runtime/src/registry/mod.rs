@@ -2,11 +2,11 @@
 //!
 //! The registry is split into shards, one per thread slot (see `threads`), each
 //! behind its own lock, so that threads registering at once do not contend. What
-//! orders handlers across shards is the number each registration takes from one
-//! process-wide sequence while it holds its shard's lock: a registration that
-//! happens after another, on any thread, gets a greater number, so "newest first"
-//! is exact. That counter is the one place threads meet, and it is a single atomic
-//! add.
+//! orders handlers across shards is the number each registration takes while it
+//! holds its shard's lock (see `stamp`): a registration that happens after another,
+//! on any thread, gets a greater number, so "newest first" is exact; registrations
+//! on threads that race each other are ordered either way. Threads registering at
+//! once write no memory in common.
 //!
 //! Each shard publishes, beside its lock, the rank of the handler it would run
 //! next, or a greater one: a registration raises it, a removal leaves it, and
@@ -22,6 +22,7 @@
 #[cfg(unix)]
 mod fork;
 mod shard;
+mod stamp;
 
 use std::any::TypeId;
 use std::ops::{Deref, DerefMut};
@@ -46,9 +47,6 @@ use shard::{Ownership, Shard};
 
 static SHARDS: [CachePadded<ShardCell>; SLOTS] =
     [const { CachePadded::new(ShardCell::new()) }; SLOTS];
-
-/// The number the next registration takes; see the module docs.
-static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 /// Registrations numbered below this belong to an ancestor process (see `fork`):
 /// they are neither run nor dropped here.
@@ -211,7 +209,7 @@ pub(crate) fn insert(
     };
     let mut shard = lock(shard_index);
     // Taken under the lock, so that each shard's lists stay sorted by it.
-    let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let sequence = stamp::next(shard_index, shard.stamps());
     let slot = shard.insert(priority, payload, location, sequence);
     let rank = Rank {
         priority,

@@ -7,13 +7,16 @@
 //! tombstones outnumber the living. Freed slots are reused, so memory follows the
 //! largest number of handlers pending at once, whatever the churn.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound::{Excluded, Included};
 use std::panic::Location;
 use std::ptr;
 
 use crate::info::HandlerInfo;
 use crate::order::{Rank, Registered};
 use crate::payload::Payload;
+
+use super::stamp::ShardStamps;
 
 /// The end of a list, or of the free list.
 const NIL: u32 = u32::MAX;
@@ -62,6 +65,8 @@ pub(super) struct Shard {
     inherited: usize,
     tombstones: usize,
     call_sites: CallSites,
+    /// The registration numbers this shard handed out.
+    stamps: ShardStamps,
 }
 
 impl Shard {
@@ -74,7 +79,12 @@ impl Shard {
             inherited: 0,
             tombstones: 0,
             call_sites: CallSites::new(),
+            stamps: ShardStamps::new(),
         }
+    }
+
+    pub(super) fn stamps(&mut self) -> &mut ShardStamps {
+        &mut self.stamps
     }
 
     pub(super) fn live(&self) -> usize {
@@ -151,7 +161,7 @@ impl Shard {
             Some(newest) if *newest == index => {
                 *newest = older;
                 self.free_slot(index);
-                if *self.lists.get_mut(priority).expect("the list exists") == NIL {
+                if older == NIL {
                     self.lists.remove(priority);
                 }
             }
@@ -258,7 +268,7 @@ impl Shard {
 
     /// The pending handlers of this process, with their ranks.
     pub(super) fn snapshot(&self, owned_from: u64, into: &mut Vec<(Rank, HandlerInfo)>) {
-        for &(priority, newest) in self.lists.iter() {
+        for (priority, newest) in self.lists.iter() {
             let mut index = newest;
             while index != NIL {
                 let slot = &self.slots[index as usize];
@@ -286,7 +296,7 @@ impl Shard {
         into: &mut Vec<Payload>,
     ) {
         let mut taken = 0;
-        for &(_, newest) in self.lists.iter() {
+        for (_, newest) in self.lists.iter() {
             let mut index = newest;
             while index != NIL {
                 let slot = &mut self.slots[index as usize];
@@ -324,63 +334,334 @@ impl Shard {
     }
 }
 
-/// The newest slot of each priority's list, by priority. A vector, not a map: a
-/// program uses a handful of priorities, and a registration then finds its list in
-/// one or two comparisons.
-struct Lists(Vec<(i32, u32)>);
+/// The newest slot of each priority's list, by priority.
+///
+/// A run of lists in ascending order of priority is kept in a deque, and the other
+/// lists in a map, none of them between the run's first and last priority. A
+/// program registering at one priority, or at a new highest or a new lowest one
+/// each time, only touches the run's ends, and so does the exit run, which takes
+/// from the highest list: O(1). Any other mix costs O(log P) per registration,
+/// removal or taking, amortised: a registration between two lists of the run moves
+/// the lists on one side of it to the map, and each list goes there at most once.
+struct Lists {
+    run: Run,
+    others: BTreeMap<i32, u32>,
+}
 
 impl Lists {
     const fn new() -> Self {
-        Lists(Vec::new())
+        Lists {
+            run: Run::new(),
+            others: BTreeMap::new(),
+        }
     }
 
-    /// The list of `priority`, made empty if there was none.
-    fn newest_mut(&mut self, priority: i32) -> &mut u32 {
-        let at = match self
-            .0
-            .binary_search_by_key(&priority, |&(priority, _)| priority)
-        {
-            Ok(at) => at,
-            Err(at) => {
-                self.0.insert(at, (priority, NIL));
-                at
-            }
+    /// Whether the highest list of the run is that of `priority`: the list that one
+    /// priority uses, and that the exit run takes from.
+    #[inline]
+    fn is_last_of_run(&self, priority: i32) -> bool {
+        matches!(self.run.last, Some((last, _)) if last == priority)
+    }
+
+    /// Where `priority` is or would go in the run, if it is within the run's span.
+    fn in_run(&self, priority: i32) -> Option<Result<usize, usize>> {
+        let (&(first, _), &(last, _)) = (self.run.front()?, self.run.back()?);
+        if priority < first || priority > last {
+            None
+        } else if priority == last {
+            Some(Ok(self.run.len() - 1))
+        } else if priority == first {
+            Some(Ok(0))
+        } else {
+            Some(
+                self.run
+                    .binary_search_by_key(&priority, |&(priority, _)| priority),
+            )
+        }
+    }
+
+    /// Moves the lists of the run on the shorter side of position `at` (a list
+    /// there included) to `others`; returns whether that was the lower side.
+    fn split_run(&mut self, at: usize, including: bool) -> bool {
+        let lower = at < self.run.len() / 2;
+        let moved = if lower {
+            self.run.drain_below(at + usize::from(including))
+        } else {
+            self.run.drain_from(at)
         };
-        &mut self.0[at].1
+        self.others.extend(moved);
+        lower
     }
 
+    /// The list of `priority`, made empty if there was none. The caller must make
+    /// it hold a slot before any other call.
+    #[inline]
+    fn newest_mut(&mut self, priority: i32) -> &mut u32 {
+        if self.is_last_of_run(priority) {
+            return self.run.last_newest_mut();
+        }
+        self.newest_mut_elsewhere(priority)
+    }
+
+    fn newest_mut_elsewhere(&mut self, priority: i32) -> &mut u32 {
+        match self.in_run(priority) {
+            Some(Ok(at)) => return self.run.newest_mut(at),
+            Some(Err(at)) => {
+                // No list of `others` is left between `priority` and the run.
+                if self.split_run(at, false) {
+                    self.run.push_front((priority, NIL));
+                    return self.run.newest_mut(0);
+                }
+                self.run.push_back((priority, NIL));
+                return self.run.last_newest_mut();
+            }
+            None => {}
+        }
+        match (self.run.front(), self.run.back()) {
+            (Some(&(first, _)), Some(&(last, _))) => {
+                if priority > last
+                    && self
+                        .others
+                        .range((Excluded(last), Included(priority)))
+                        .next()
+                        .is_none()
+                {
+                    self.run.push_back((priority, NIL));
+                    return self.run.last_newest_mut();
+                }
+                if priority < first
+                    && self
+                        .others
+                        .range((Included(priority), Excluded(first)))
+                        .next()
+                        .is_none()
+                {
+                    self.run.push_front((priority, NIL));
+                    return self.run.newest_mut(0);
+                }
+            }
+            _ if !self.others.contains_key(&priority) => {
+                self.run.push_back((priority, NIL));
+                return self.run.last_newest_mut();
+            }
+            _ => {}
+        }
+        self.others.entry(priority).or_insert(NIL)
+    }
+
+    #[inline]
     fn get_mut(&mut self, priority: i32) -> Option<&mut u32> {
-        let at = self
-            .0
-            .binary_search_by_key(&priority, |&(priority, _)| priority)
-            .ok()?;
-        Some(&mut self.0[at].1)
+        if self.is_last_of_run(priority) {
+            return Some(self.run.last_newest_mut());
+        }
+        self.get_mut_elsewhere(priority)
+    }
+
+    fn get_mut_elsewhere(&mut self, priority: i32) -> Option<&mut u32> {
+        match self.in_run(priority) {
+            Some(Ok(at)) => Some(self.run.newest_mut(at)),
+            // No list of `others` is within the run's span.
+            Some(Err(_)) => None,
+            None => self.others.get_mut(&priority),
+        }
     }
 
     /// The highest priority with a list, below `bound` if given.
+    #[inline]
     fn highest_below(&self, bound: Option<i32>) -> Option<i32> {
-        let end = match bound {
-            None => self.0.len(),
-            Some(bound) => self.0.partition_point(|&(priority, _)| priority < bound),
-        };
-        end.checked_sub(1).map(|last| self.0[last].0)
+        if bound.is_none() && self.others.is_empty() {
+            return self.run.back().map(|&(priority, _)| priority);
+        }
+        self.highest_below_anywhere(bound)
     }
 
+    fn highest_below_anywhere(&self, bound: Option<i32>) -> Option<i32> {
+        let (in_run, in_others) = match bound {
+            None => (
+                self.run.back().map(|&(priority, _)| priority),
+                self.others.last_key_value().map(|(&priority, _)| priority),
+            ),
+            Some(bound) => (
+                match self.run.partition_point(|&(priority, _)| priority < bound) {
+                    0 => None,
+                    below => Some(self.run.priority(below - 1)),
+                },
+                self.others
+                    .range(..bound)
+                    .next_back()
+                    .map(|(&priority, _)| priority),
+            ),
+        };
+        in_run.max(in_others)
+    }
+
+    /// Drops the list of `priority`, which the caller just emptied.
+    #[inline]
     fn remove(&mut self, priority: i32) {
-        if let Ok(at) = self
-            .0
-            .binary_search_by_key(&priority, |&(priority, _)| priority)
-        {
-            self.0.remove(at);
+        if self.is_last_of_run(priority) {
+            self.run.pop_back();
+        } else {
+            self.remove_elsewhere(priority);
+        }
+    }
+
+    fn remove_elsewhere(&mut self, priority: i32) {
+        match self.in_run(priority) {
+            Some(Ok(0)) => {
+                self.run.pop_front();
+            }
+            Some(Ok(at)) if at + 1 == self.run.len() => {
+                self.run.pop_back();
+            }
+            Some(Ok(at)) => {
+                self.split_run(at, true);
+                self.others.remove(&priority);
+            }
+            Some(Err(_)) => {}
+            None => {
+                self.others.remove(&priority);
+            }
         }
     }
 
     fn retain(&mut self, mut keep: impl FnMut(&mut u32) -> bool) {
-        self.0.retain_mut(|(_, newest)| keep(newest));
+        self.run.retain_mut(|(_, newest)| keep(newest));
+        self.others.retain(|_, newest| keep(newest));
     }
 
-    fn iter(&self) -> impl Iterator<Item = &(i32, u32)> {
-        self.0.iter()
+    fn iter(&self) -> impl Iterator<Item = (i32, u32)> + '_ {
+        self.run.iter().chain(
+            self.others
+                .iter()
+                .map(|(&priority, &newest)| (priority, newest)),
+        )
+    }
+}
+
+/// A deque of lists whose last one, the one used most, is kept apart so that
+/// finding it takes one comparison.
+struct Run {
+    /// All but the last.
+    rest: VecDeque<(i32, u32)>,
+    /// `None` only when the run is empty.
+    last: Option<(i32, u32)>,
+}
+
+impl Run {
+    const fn new() -> Self {
+        Run {
+            rest: VecDeque::new(),
+            last: None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.rest.len() + usize::from(self.last.is_some())
+    }
+
+    fn front(&self) -> Option<&(i32, u32)> {
+        self.rest.front().or(self.last.as_ref())
+    }
+
+    fn back(&self) -> Option<&(i32, u32)> {
+        self.last.as_ref()
+    }
+
+    fn priority(&self, at: usize) -> i32 {
+        self.rest
+            .get(at)
+            .or(self.last.as_ref())
+            .expect("within the run")
+            .0
+    }
+
+    fn newest_mut(&mut self, at: usize) -> &mut u32 {
+        if at < self.rest.len() {
+            return &mut self.rest[at].1;
+        }
+        self.last_newest_mut()
+    }
+
+    #[inline]
+    fn last_newest_mut(&mut self) -> &mut u32 {
+        &mut self.last.as_mut().expect("the run is not empty").1
+    }
+
+    fn push_back(&mut self, list: (i32, u32)) {
+        if let Some(last) = self.last.replace(list) {
+            self.rest.push_back(last);
+        }
+    }
+
+    fn push_front(&mut self, list: (i32, u32)) {
+        if self.last.is_some() {
+            self.rest.push_front(list);
+        } else {
+            self.last = Some(list);
+        }
+    }
+
+    #[inline]
+    fn pop_back(&mut self) {
+        self.last = self.rest.pop_back();
+    }
+
+    fn pop_front(&mut self) {
+        if self.rest.pop_front().is_none() {
+            self.last = None;
+        }
+    }
+
+    fn binary_search_by_key(
+        &self,
+        priority: &i32,
+        key: impl FnMut(&(i32, u32)) -> i32,
+    ) -> Result<usize, usize> {
+        match self.rest.binary_search_by_key(priority, key) {
+            Err(at)
+                if at == self.rest.len()
+                    && self.last.is_some_and(|(last, _)| last == *priority) =>
+            {
+                Ok(at)
+            }
+            found => found,
+        }
+    }
+
+    fn partition_point(&self, below: impl Fn(&(i32, u32)) -> bool) -> usize {
+        match self.rest.partition_point(&below) {
+            at if at == self.rest.len() && self.last.as_ref().is_some_and(&below) => at + 1,
+            at => at,
+        }
+    }
+
+    /// Takes the lists before position `end` out.
+    fn drain_below(&mut self, end: usize) -> Vec<(i32, u32)> {
+        if end > self.rest.len() {
+            let mut all: Vec<_> = self.rest.drain(..).collect();
+            all.extend(self.last.take());
+            return all;
+        }
+        self.rest.drain(..end).collect()
+    }
+
+    /// Takes the lists from position `start` on out.
+    fn drain_from(&mut self, start: usize) -> Vec<(i32, u32)> {
+        let mut taken: Vec<_> = self.rest.drain(start.min(self.rest.len())..).collect();
+        taken.extend(self.last.take());
+        self.last = self.rest.pop_back();
+        taken
+    }
+
+    fn retain_mut(&mut self, mut keep: impl FnMut(&mut (i32, u32)) -> bool) {
+        self.rest.retain_mut(&mut keep);
+        if self.last.as_mut().is_some_and(|last| !keep(last)) {
+            self.pop_back();
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (i32, u32)> + '_ {
+        self.rest.iter().copied().chain(self.last)
     }
 }
 
@@ -551,6 +832,201 @@ mod tests {
             shard.lists.get_mut(5).is_none(),
             "the emptied list was dropped"
         );
+    }
+
+    /// Pops every handler through `top` and `pop`, as the exit run does, checking
+    /// that `snapshot` listed them in the same order; returns (priority, sequence).
+    fn drain(shard: &mut Shard) -> Vec<(i32, u64)> {
+        let mut listed = Vec::new();
+        shard.snapshot(OWN, &mut listed);
+        listed.sort_unstable_by_key(|&(rank, _)| std::cmp::Reverse(rank));
+        let mut popped = Vec::new();
+        while let Some(rank) = shard.top(OWN) {
+            let Registered::AtRunTime(sequence) = rank.registered else {
+                unreachable!()
+            };
+            popped.push((rank.priority, sequence));
+            shard.pop(rank.priority);
+        }
+        let expected: Vec<(i32, u64)> = listed
+            .iter()
+            .map(|(rank, _)| match rank.registered {
+                Registered::AtRunTime(sequence) => (rank.priority, sequence),
+                Registered::BeforeMain(_) => unreachable!(),
+            })
+            .collect();
+        assert_eq!(popped, expected, "the run and the listing agree");
+        assert_eq!(shard.live, 0);
+        assert!(
+            shard.lists.iter().next().is_none(),
+            "every list was dropped"
+        );
+        popped
+    }
+
+    /// Highest priority first, then newest first: the exit order, computed apart.
+    fn exit_order(mut registered: Vec<(i32, u64)>) -> Vec<(i32, u64)> {
+        registered.sort_unstable_by(|a, b| b.cmp(a));
+        registered
+    }
+
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    const MANY: i32 = 5_000;
+
+    #[test]
+    fn many_distinct_priorities_run_in_exit_order_whichever_way_they_come() {
+        let mut random_state = 0x2545_F491_4F6C_DD1D;
+        let random: Vec<i32> = (0..MANY)
+            .map(|_| (xorshift(&mut random_state) % 1_000) as i32 - 500)
+            .collect();
+        let patterns: [(&str, Vec<i32>); 4] = [
+            ("ascending", (0..MANY).collect()),
+            ("descending", (0..MANY).map(|i| -i).collect()),
+            ("random, with repeats", random),
+            (
+                "extremes and a repeated default",
+                [0, i32::MIN, 0, i32::MAX, -1, 1, 0, i32::MIN, i32::MAX]
+                    .into_iter()
+                    .collect(),
+            ),
+        ];
+        for (name, priorities) in patterns {
+            let mut shard = Shard::new();
+            let mut registered = Vec::new();
+            for (sequence, &priority) in (0..).zip(&priorities) {
+                shard.insert(priority, Payload::new(|| {}), Location::caller(), sequence);
+                registered.push((priority, sequence));
+            }
+            assert_eq!(drain(&mut shard), exit_order(registered), "{name}");
+        }
+    }
+
+    #[test]
+    fn removing_the_last_handler_of_a_priority_drops_its_list_and_keeps_the_order() {
+        let mut random_state = 0x9E37_79B9_7F4A_7C15;
+        let mut shard = Shard::new();
+        // Two handlers for each of many priorities, registered in a random order of
+        // priorities, so that lists are made and dropped all over the map.
+        let mut handles = Vec::new();
+        let mut sequence = 0;
+        for _ in 0..2 {
+            for _ in 0..MANY {
+                let priority = (xorshift(&mut random_state) % 2_000) as i32 - 1_000;
+                let slot =
+                    shard.insert(priority, Payload::new(|| {}), Location::caller(), sequence);
+                handles.push((slot, sequence, priority));
+                sequence += 1;
+            }
+        }
+        // Remove a random half, oldest or newest of its list alike.
+        let mut kept = Vec::new();
+        for (slot, sequence, priority) in handles {
+            if xorshift(&mut random_state) % 2 == 0 {
+                assert!(shard.remove(slot, sequence, priority, &ALL_OWN).is_some());
+            } else {
+                kept.push((priority, sequence));
+            }
+        }
+        // Then, priority by priority, every handler of some priorities: their lists
+        // must go and the neighbours' order must not change.
+        let emptied: Vec<i32> = (-1_000..1_000).step_by(7).collect();
+        let mut listed = Vec::new();
+        shard.snapshot(OWN, &mut listed);
+        for (rank, _) in &listed {
+            if emptied.contains(&rank.priority) {
+                let Registered::AtRunTime(sequence) = rank.registered else {
+                    unreachable!()
+                };
+                let slot = shard
+                    .slots
+                    .iter()
+                    .position(|slot| slot.sequence == sequence && slot.payload.is_some())
+                    .unwrap() as u32;
+                assert!(shard
+                    .remove(slot, sequence, rank.priority, &ALL_OWN)
+                    .is_some());
+            }
+        }
+        kept.retain(|(priority, _)| !emptied.contains(priority));
+        for &priority in &emptied {
+            // A list may still hold tombstones; the top must skip it all the same.
+            let top = shard.top(OWN).unwrap();
+            assert_ne!(top.priority, priority);
+        }
+        assert_eq!(drain(&mut shard), exit_order(kept));
+        // And the shard works on from empty.
+        shard.insert(3, Payload::new(|| {}), Location::caller(), sequence);
+        shard.insert(-3, Payload::new(|| {}), Location::caller(), sequence + 1);
+        assert_eq!(
+            drain(&mut shard),
+            [(3, sequence), (-3, sequence + 1)],
+            "after emptying"
+        );
+    }
+
+    #[test]
+    fn registrations_removals_and_takings_interleaved_keep_the_exit_order() {
+        let mut random_state = 0x0123_4567_89AB_CDEF;
+        for spread in [3, 50, 100_000] {
+            let mut shard = Shard::new();
+            // What the shard should hold: (priority, sequence) -> slot.
+            let mut model = BTreeMap::<(i32, u64), u32>::new();
+            for sequence in 0..20_000 {
+                match xorshift(&mut random_state) % 8 {
+                    0..=3 => {
+                        let priority =
+                            (xorshift(&mut random_state) % spread) as i32 - (spread / 2) as i32;
+                        let slot = shard.insert(
+                            priority,
+                            Payload::new(|| {}),
+                            Location::caller(),
+                            sequence,
+                        );
+                        model.insert((priority, sequence), slot);
+                    }
+                    4 | 5 if !model.is_empty() => {
+                        let nth = xorshift(&mut random_state) as usize % model.len();
+                        let (&(priority, sequence), &slot) = model.iter().nth(nth).unwrap();
+                        model.remove(&(priority, sequence));
+                        assert!(shard.remove(slot, sequence, priority, &ALL_OWN).is_some());
+                    }
+                    _ => {
+                        let expected = model.pop_last().map(|((priority, sequence), _)| Rank {
+                            priority,
+                            registered: Registered::AtRunTime(sequence),
+                        });
+                        let top = shard.top(OWN);
+                        assert_eq!(top, expected, "spread {spread}, step {sequence}");
+                        if let Some(top) = top {
+                            shard.pop(top.priority);
+                        }
+                    }
+                }
+            }
+            let rest: Vec<(i32, u64)> = model.into_keys().rev().collect();
+            assert_eq!(drain(&mut shard), rest, "spread {spread}");
+        }
+    }
+
+    #[test]
+    fn a_priority_emptied_and_reused_takes_its_place_again() {
+        let mut shard = Shard::new();
+        // 5 becomes the highest list, 0 and -5 go to the map; emptying 0 there, then
+        // a new highest, 7, then 0 again.
+        let zero = shard.insert(0, Payload::new(|| {}), Location::caller(), 0);
+        shard.insert(5, Payload::new(|| {}), Location::caller(), 1);
+        shard.insert(-5, Payload::new(|| {}), Location::caller(), 2);
+        assert!(shard.remove(zero, 0, 0, &ALL_OWN).is_some());
+        shard.insert(5, Payload::new(|| {}), Location::caller(), 3);
+        shard.insert(7, Payload::new(|| {}), Location::caller(), 4);
+        shard.insert(0, Payload::new(|| {}), Location::caller(), 5);
+        assert_eq!(drain(&mut shard), [(7, 4), (5, 3), (5, 1), (0, 5), (-5, 2)]);
     }
 
     #[test]

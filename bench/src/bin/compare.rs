@@ -3,7 +3,7 @@
 //! same run, their ratio, the target and whether it is met.
 //!
 //! ```text
-//! cargo run --release -p atexit-bench --bin compare [-- --runs N]
+//! cargo run --release -p atexit-bench --bin compare [-- --runs N] [--only SECTION]
 //! ```
 //!
 //! Every measured program is a binary of this package, found next to this one (under
@@ -12,7 +12,8 @@
 //! interleaved with the others it is compared with so that a burst of load on the
 //! machine hits them all alike, and medians are reported. `--runs N` sets the number
 //! of runs of every program (the defaults keep the whole run under a minute on two
-//! cores).
+//! cores); `--only SECTION` (dynamic, priorities, static, instructions, churn,
+//! threads, exit-thread) measures one section.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -334,6 +335,9 @@ enum Target {
     DynamicRss,
     /// Random-order `unregister` against `register`, per call (section 4).
     Unregister,
+    /// Random-order `unregister` against one random read in a 32 MiB array, per call
+    /// (issue 20, section 4).
+    UnregisterFloor,
     /// Extra instructions per `#[on_exit]` against per `#[dtor]` (section 3).
     StaticInstructions,
     /// Wall time of `dynamic_atexit` against `dynamic_libc` (section 1).
@@ -346,20 +350,28 @@ enum Target {
     /// Wall time of `dynamic_atexit` built with `panic = "abort"`, against
     /// `dynamic_libc` (section 6).
     DynamicWallAbort,
+    /// 1,000,000 handlers, each a new highest priority, against one priority (issue
+    /// 18, break 6).
+    PrioritiesAscending,
+    /// 1,000,000 handlers, each a new lowest priority, against one priority.
+    PrioritiesDescending,
 }
 
 impl Target {
     /// Every target, in the order the targets table lists them.
-    const ALL: [Target; 9] = [
+    const ALL: [Target; 12] = [
         Target::TwoThreads,
         Target::Guard,
         Target::DynamicRss,
         Target::Unregister,
+        Target::UnregisterFloor,
         Target::StaticInstructions,
         Target::DynamicWall,
         Target::GuardRss,
         Target::DynamicWallTimeout,
         Target::DynamicWallAbort,
+        Target::PrioritiesAscending,
+        Target::PrioritiesDescending,
     ];
 
     /// What is measured, and against which baseline.
@@ -379,6 +391,16 @@ impl Target {
             Target::Unregister => format!(
                 "{} `unregister` in random order, time per call, against a `register`",
                 grouped(UNREGISTER_CYCLES as u64)
+            ),
+            Target::UnregisterFloor => format!(
+                "{} `unregister` in random order, time per call, against one random 32-byte read in 32 MiB (a pointer chase)",
+                grouped(UNREGISTER_CYCLES as u64)
+            ),
+            Target::PrioritiesAscending => format!(
+                "{dynamic} handlers, each a new highest priority, wall time of the whole process, against one priority"
+            ),
+            Target::PrioritiesDescending => format!(
+                "{dynamic} handlers, each a new lowest priority, wall time of the whole process, against one priority"
             ),
             Target::StaticInstructions => {
                 "1,000 `#[on_exit]`: extra instructions per handler, whole process, over a binary with none, against `dtor`'s per `#[dtor]`".to_owned()
@@ -409,7 +431,10 @@ impl Target {
             | Target::DynamicWallTimeout
             | Target::DynamicWallAbort => "≤ 1.0x",
             Target::Guard => "≤ 5x",
-            Target::Unregister => "≤ 2x",
+            Target::Unregister | Target::PrioritiesAscending | Target::PrioritiesDescending => {
+                "≤ 2x"
+            }
+            Target::UnregisterFloor => "≤ 1.2x",
             Target::StaticInstructions => "≤ 3x",
             Target::GuardRss => "flat (≤ +1 MiB)",
         }
@@ -643,6 +668,78 @@ fn dynamic(report: &mut Report, runs: usize) {
     );
 }
 
+/// Issue 18, break 6: 1,000,000 handlers at as many priorities, each a new highest or
+/// a new lowest, against 1,000,000 at one priority, registered then run at exit.
+fn priorities(report: &mut Report, runs: usize) {
+    let handlers = DYNAMIC_HANDLERS.to_string();
+    let programs = [
+        Program::sibling("one priority", "dynamic_atexit", &[&handlers, "same"]),
+        Program::sibling(
+            "ascending: each a new highest",
+            "dynamic_atexit",
+            &[&handlers, "ascending"],
+        ),
+        Program::sibling(
+            "descending: each a new lowest",
+            "dynamic_atexit",
+            &[&handlers, "descending"],
+        ),
+    ];
+    let samples = measure(&programs, runs);
+    let one_wall = stat(&samples[0], wall).0;
+    let rows = programs
+        .iter()
+        .zip(&samples)
+        .map(|(program, samples)| {
+            for sample in samples {
+                assert_eq!(
+                    sample.number("exit_handlers") as usize,
+                    DYNAMIC_HANDLERS,
+                    "{}: every handler ran",
+                    program.label
+                );
+            }
+            let wall_ns = stat(samples, wall).0;
+            vec![
+                program.label.clone(),
+                ms(wall_ns),
+                ms(stat(samples, |s| s.span("main_start", "registered")).0),
+                ms(stat(samples, Sample::exit_run_ns).0),
+                mib(stat(samples, rss).0),
+                ratio(wall_ns / one_wall),
+            ]
+        })
+        .collect();
+    report.line(format!(
+        "### 1b. Priorities: {} handlers at one priority or at as many ({runs} runs, medians)\n",
+        grouped(DYNAMIC_HANDLERS as u64)
+    ));
+    report.table(
+        &[
+            "priorities",
+            "wall ms",
+            "register ms",
+            "exit run ms",
+            "peak RSS MiB",
+            "wall vs one priority",
+        ],
+        rows,
+    );
+    for (target, samples) in [
+        (Target::PrioritiesAscending, &samples[1]),
+        (Target::PrioritiesDescending, &samples[2]),
+    ] {
+        let distinct = stat(samples, wall).0;
+        report.verdict(
+            target,
+            format!("{} ms", ms(distinct)),
+            format!("{} ms", ms(one_wall)),
+            distinct / one_wall,
+            distinct <= 2.0 * one_wall,
+        );
+    }
+}
+
 /// Section 2, for reference: the time to `main` and the exit run of 1,000 static exit
 /// functions against `dtor`'s and against none.
 fn statics(report: &mut Report, runs: usize) {
@@ -847,6 +944,11 @@ fn churn(report: &mut Report, runs: usize) {
             "churn",
             &["unregister", &short],
         ),
+        Program::sibling(
+            "pointer chase: one random 32-byte slot of 32 MiB read per step",
+            "churn",
+            &["chase", &long_unregister],
+        ),
     ];
     let samples = measure(&programs, runs);
     let per_op = |samples: &[Sample], key: &str| stat(samples, |s| s.number(key)).0;
@@ -854,7 +956,9 @@ fn churn(report: &mut Report, runs: usize) {
         .iter()
         .zip(&samples)
         .map(|(program, samples)| {
-            let time = if program.args[0] == "unregister" {
+            let time = if program.args[0] == "chase" {
+                format!("{:.1}", per_op(samples, "step_ns"))
+            } else if program.args[0] == "unregister" {
                 format!(
                     "{:.1} / {:.1}",
                     per_op(samples, "register_ns"),
@@ -912,6 +1016,14 @@ fn churn(report: &mut Report, runs: usize) {
         format!("{register:.1} ns"),
         unregister / register,
         unregister <= 2.0 * register,
+    );
+    let chase = per_op(&samples[6], "step_ns");
+    report.verdict(
+        Target::UnregisterFloor,
+        format!("{unregister:.1} ns"),
+        format!("{chase:.1} ns"),
+        unregister / chase,
+        unregister <= 1.2 * chase,
     );
     report.verdict(
         Target::GuardRss,
@@ -977,19 +1089,29 @@ fn threads(report: &mut Report, runs: usize) {
 /// how many runs of each program to make.
 type Section = fn(&mut Report, usize);
 
-/// Parses `--runs N`; `None` keeps each section's default.
-fn runs_override() -> Option<usize> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => None,
-        [flag, runs] if flag == "--runs" => Some(
-            runs.parse()
-                .ok()
-                .filter(|&runs| runs > 0)
-                .expect("--runs takes a positive whole number"),
-        ),
-        _ => panic!("usage: compare [--runs N]"),
+/// The command line: `--runs N` (`None` keeps each section's default) and `--only
+/// SECTION` (`None`: all of them).
+fn options() -> (Option<usize>, Option<String>) {
+    let usage = "usage: compare [--runs N] [--only SECTION]";
+    let mut args = std::env::args().skip(1);
+    let (mut runs, mut only) = (None, None);
+    while let Some(flag) = args.next() {
+        let value = args.next().expect(usage);
+        match flag.as_str() {
+            "--runs" => {
+                runs = Some(
+                    value
+                        .parse()
+                        .ok()
+                        .filter(|&runs| runs > 0)
+                        .expect("--runs takes a positive whole number"),
+                )
+            }
+            "--only" => only = Some(value),
+            _ => panic!("{usage}"),
+        }
     }
+    (runs, only)
 }
 
 /// Under `cargo run`, builds the measured programs first: `cargo run --bin compare`
@@ -1059,7 +1181,7 @@ fn exit_thread(report: &mut Report, runs: usize) {
         Program::sibling(
             "`atexit::register`, handler timeout set",
             "dynamic_atexit",
-            &[&handlers, "timeout"],
+            &[&handlers, "same", "timeout"],
         ),
         Program::sibling_in_profile(
             "`atexit::register`, `panic = \"abort\"`",
@@ -1129,7 +1251,7 @@ fn exit_thread(report: &mut Report, runs: usize) {
 }
 
 fn main() {
-    let runs = runs_override();
+    let (runs, only) = options();
     build_siblings();
     let started = monotonic_ns();
     let mut report = Report::default();
@@ -1137,15 +1259,19 @@ fn main() {
         "## atexit whole-process benchmarks ({} CPUs)\n",
         std::thread::available_parallelism().map_or(0, |cpus| cpus.get())
     ));
-    let sections: [(&str, Section, usize); 6] = [
+    let sections: [(&str, Section, usize); 7] = [
         ("dynamic", dynamic, 15),
+        ("priorities", priorities, 7),
         ("static", statics, 41),
         ("instructions", instructions, 3),
         ("churn", churn, 11),
         ("threads", threads, 41),
-        ("exit thread", exit_thread, 15),
+        ("exit-thread", exit_thread, 15),
     ];
     for (name, section, default_runs) in sections {
+        if only.as_ref().is_some_and(|only| only != name) {
+            continue;
+        }
         eprintln!("measuring: {name}");
         section(&mut report, runs.unwrap_or(default_runs));
         // Each table is printed as soon as it is complete, so a long run shows progress.

@@ -1,6 +1,11 @@
-//! Registers N (default 1,000,000) closures with `atexit::register`, then exits, so
-//! that the exit run calls them all. `dynamic_atexit N timeout` sets a handler
-//! timeout first, which the exit run then watches.
+//! `dynamic_atexit N [PRIORITIES] [timeout]`: registers N (default 1,000,000)
+//! closures with `atexit`, then exits, so that the exit run calls them all.
+//!
+//! PRIORITIES is `same` (the default: `register`, priority 0 for all), `ascending`
+//! (`register_with(i, ..)` for the i-th: each a new highest priority) or
+//! `descending` (`register_with(-i, ..)`: each a new lowest priority, the way to get
+//! first-in first-out order). `timeout` sets a handler timeout first, which the exit
+//! run then watches.
 
 use atexit_bench::{arg_or, leaving_main, monotonic_ns, report, ExitProbe};
 
@@ -9,15 +14,32 @@ static PROBE: ExitProbe = ExitProbe::new(0);
 fn main() {
     let main_start = monotonic_ns();
     let handlers = arg_or(1, 1_000_000);
+    let priorities = std::env::args().nth(2).unwrap_or_else(|| "same".to_owned());
     PROBE.expect(handlers);
-    if std::env::args().nth(2).as_deref() == Some("timeout") {
+    if std::env::args().nth(3).as_deref() == Some("timeout") {
         atexit::set_handler_timeout(Some(std::time::Duration::from_secs(60)));
     }
     // A reference, not the static itself, so that each closure captures one word, as
     // a typical exit closure (an `Arc`, a `&'static`) does.
     let probe: &'static ExitProbe = &PROBE;
-    for _ in 0..handlers {
-        atexit::register(move || probe.hit());
+    let count = i32::try_from(handlers).expect("at most i32::MAX handlers");
+    match priorities.as_str() {
+        "same" => {
+            for _ in 0..count {
+                atexit::register(move || probe.hit());
+            }
+        }
+        "ascending" => {
+            for priority in 0..count {
+                atexit::register_with(priority, move || probe.hit());
+            }
+        }
+        "descending" => {
+            for priority in 0..count {
+                atexit::register_with(-priority, move || probe.hit());
+            }
+        }
+        other => panic!("unknown priorities {other:?}: expected same, ascending or descending"),
     }
     report("registered", monotonic_ns());
     leaving_main(main_start);
