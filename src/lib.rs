@@ -211,9 +211,16 @@ pub use atexit_runtime::catch_signals;
 pub use atexit_runtime::{register_async, register_async_with};
 
 /// What `#[on_exit]` expands to. Not public API: versioned so that two incompatible
-/// versions of `atexit` in one binary cannot mix their handlers.
+/// versions of `atexit` in one binary cannot mix their handlers. Generated code names
+/// nothing else, so that it compiles wherever this crate is reached from: through a
+/// renamed dependency or a re-export, in a `#![no_std]` crate, in edition 2015.
 #[doc(hidden)]
-pub use atexit_runtime::__private as __private_v0_1;
+pub mod __private_v0_1 {
+    pub use ::core;
+    pub use ::std;
+    pub use atexit_macros::on_exit_after_wrappers;
+    pub use atexit_runtime::__private::*;
+}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

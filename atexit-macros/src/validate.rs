@@ -4,8 +4,11 @@
 use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::visit::Visit;
 use syn::{
-    Error, Expr, Ident, Item, ItemFn, ItemImpl, Result, ReturnType, Safety, Signature, Type,
+    Attribute, Error, Expr, Ident, ImplItem, Item, ItemFn, ItemImpl, Result, ReturnType, Safety,
+    Signature, Type, TypeImplTrait,
 };
+
+use crate::parse;
 
 /// A handler is called with no arguments by the runtime, once, at exit.
 pub fn check_signature(sig: &Signature) -> Result<()> {
@@ -133,11 +136,93 @@ pub fn check_priority(priority: &Expr) -> Result<()> {
     }
 }
 
-/// Whether `ty` mentions `Self` (outside any item nested in it).
-pub fn mentions_self(ty: &Type) -> bool {
+/// Whether `ty` means the same written in the element as on the function: it does not
+/// mention `Self` (outside any item nested in it), nor `impl Trait`, which only a
+/// signature may hold.
+pub fn can_be_named_outside(ty: &Type) -> bool {
     let mut find = FindSelf::default();
     find.visit_type(ty);
-    find.first.is_some()
+    find.first.is_none() && !find.impl_trait
+}
+
+/// `#[on_exit]` once on an item: the attribute being expanded is not among `attrs`,
+/// a second one is.
+pub fn check_not_marked_again(attrs: &[Attribute]) -> Result<()> {
+    match attrs.iter().find(|attr| parse::is_on_exit(attr.path())) {
+        Some(second) => Err(Error::new_spanned(second, "`#[on_exit]` is given twice")),
+        None => Ok(()),
+    }
+}
+
+/// In a marked `impl` block, `#[on_exit]` on something other than a function.
+pub fn check_not_marked_item(item: &ImplItem) -> Result<()> {
+    let attrs = match item {
+        ImplItem::Const(item) => &item.attrs,
+        ImplItem::Type(item) => &item.attrs,
+        ImplItem::Macro(item) => &item.attrs,
+        _ => return Ok(()),
+    };
+    match attrs.iter().find(|attr| parse::is_on_exit(attr.path())) {
+        Some(mark) => Err(Error::new_spanned(
+            mark,
+            "`#[on_exit]` goes on a function: an associated function without receiver",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A marked `impl` block in which no function is marked: if a function has an
+/// attribute that may be `#[on_exit]` under another name, say so there.
+pub fn no_marked_function(block: &ItemImpl) -> Error {
+    let alias = block.items.iter().find_map(|item| match item {
+        ImplItem::Fn(function) => function.attrs.iter().find(|attr| {
+            attr.path()
+                .get_ident()
+                .is_some_and(|ident| !is_compiler_attribute(ident))
+        }),
+        _ => None,
+    });
+    match alias {
+        Some(alias) => Error::new_spanned(
+            alias,
+            "inside an `impl` block marked `#[on_exit]`, handlers are marked `#[on_exit]` (or `#[path::on_exit]`): the block cannot tell an alias from another attribute, so write `#[on_exit]` here",
+        ),
+        None => Error::new_spanned(
+            &block.self_ty,
+            "this `impl` block has no function marked `#[on_exit]`",
+        ),
+    }
+}
+
+/// The compiler's own attributes on functions, which are no alias of `on_exit`.
+pub fn is_compiler_attribute(ident: &Ident) -> bool {
+    [
+        "allow",
+        "warn",
+        "deny",
+        "forbid",
+        "expect",
+        "deprecated",
+        "must_use",
+        "doc",
+        "inline",
+        "cold",
+        "no_mangle",
+        "export_name",
+        "link_section",
+        "used",
+        "track_caller",
+        "target_feature",
+        "cfg",
+        "cfg_attr",
+        "instruction_set",
+        "optimize",
+        "coverage",
+        "unsafe",
+        "link_name",
+    ]
+    .iter()
+    .any(|name| ident == name)
 }
 
 /// Finds the first `Self` of the code it walks, skipping nested items: inside a
@@ -146,9 +231,15 @@ pub fn mentions_self(ty: &Type) -> bool {
 #[derive(Default)]
 struct FindSelf {
     first: Option<Span>,
+    impl_trait: bool,
 }
 
 impl<'ast> Visit<'ast> for FindSelf {
+    fn visit_type_impl_trait(&mut self, impl_trait: &'ast TypeImplTrait) {
+        self.impl_trait = true;
+        syn::visit::visit_type_impl_trait(self, impl_trait);
+    }
+
     fn visit_ident(&mut self, ident: &'ast Ident) {
         if self.first.is_none() && ident == "Self" {
             self.first = Some(ident.span());
