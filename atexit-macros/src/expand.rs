@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{
@@ -52,15 +52,24 @@ fn private(args: &Args) -> TokenStream {
 /// `tokens`, still pointing at where they were written for errors, but marked as
 /// generated.
 fn as_generated(tokens: TokenStream) -> TokenStream {
+    respan(tokens, &|span| Span::call_site().located_at(span))
+}
+
+/// Generated `tokens`, reported at `span`.
+fn located_at(tokens: TokenStream, span: Span) -> TokenStream {
+    respan(tokens, &|_| span)
+}
+
+fn respan(tokens: TokenStream, span: &dyn Fn(Span) -> Span) -> TokenStream {
     tokens
         .into_iter()
         .map(|mut token| {
             if let TokenTree::Group(group) = &token {
-                let mut respanned = Group::new(group.delimiter(), as_generated(group.stream()));
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
                 respanned.set_span(group.span());
                 token = TokenTree::Group(respanned);
             }
-            token.set_span(Span::call_site().located_at(token.span()));
+            token.set_span(span(token.span()));
             token
         })
         .collect()
@@ -311,10 +320,15 @@ fn handler_element(
     // An async handler gives the runtime its future, boxed; the runtime runs it.
     let (run, run_kind) = match &sig.asyncness {
         Some(asyncness) => (
-            // Spanned so that a future that is not `Send` is reported at `async`.
-            quote_spanned! {asyncness.span()=>
-                fn run() -> #private::BoxFuture<#private::core::result::Result<(), #private::std::string::String>> {
-                    #private::std::boxed::Box::pin(async move { #call })
+            // Spanned so that a future that is not `Send` is reported at `async`: all
+            // of it, `::atexit` included, which resolves there as in the attribute
+            // (`async fn` is not edition 2015's).
+            {
+                let boxed = located_at(quote!(#private::std::boxed::Box::pin), asyncness.span());
+                quote_spanned! {asyncness.span()=>
+                    fn run() -> #private::BoxFuture<#private::core::result::Result<(), #private::std::string::String>> {
+                        #boxed(async move { #call })
+                    }
                 }
             },
             quote!(Async),
