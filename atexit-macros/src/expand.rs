@@ -13,10 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{
-    AttrStyle, Attribute, Error, ImplItem, Item, ItemFn, ItemImpl, Result, ReturnType, Signature,
-};
+use syn::{Attribute, Error, Result, ReturnType};
 
+use crate::item::{self, Function, ImplBlock, Item, Signature};
 use crate::krate;
 use crate::parse::{self, Args};
 use crate::validate;
@@ -78,21 +77,16 @@ fn respan(tokens: TokenStream, span: &dyn Fn(Span) -> Span) -> TokenStream {
 /// `#[on_exit]` with `args` on `input`: a function, or an `impl` block whose
 /// associated functions are marked.
 pub fn on_exit(args: TokenStream, input: TokenStream, placement: Placement) -> Result<TokenStream> {
-    let Ok(item) = syn::parse2::<Item>(input.clone()) else {
-        // The compiler has reported what does not parse already; the item as it came
-        // makes the compiler say no more than it said.
-        return Ok(input);
-    };
+    // Only the signature is parsed: a syntax error in a body is the compiler's to
+    // report, once.
+    let item = item::parse(input)?;
     let parsed: Args = syn::parse2(args.clone())?;
     match item {
-        Item::Fn(function) => {
+        Item::Fn(mut function) => {
             validate::check_not_marked_again(&function.attrs)?;
             if placement == Placement::AsWritten && wrapped(&function.attrs) {
-                return Ok(place_last(&parsed, args, &function.attrs, {
-                    let mut function = function.clone();
-                    function.attrs.clear();
-                    function.into_token_stream()
-                }));
+                let attrs = std::mem::take(&mut function.attrs);
+                return Ok(place_last(&parsed, args, &attrs, function.into_token_stream()));
             }
             validate::check_signature(&function.sig)?;
             validate::check_no_self(&function)?;
@@ -101,31 +95,21 @@ pub fn on_exit(args: TokenStream, input: TokenStream, placement: Placement) -> R
             }
             Ok(expand_fn(&parsed, function))
         }
-        Item::Impl(block) => {
+        Item::Impl(mut block) => {
             if parsed.priority.is_some() || parsed.name.is_some() {
-                let options: Vec<_> = syn::parse::Parser::parse2(
-                    syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
-                    args,
-                )?
-                .into_iter()
-                .filter(|meta| !meta.path().is_ident("crate"))
-                .collect();
                 return Err(Error::new_spanned(
-                    quote!(#(#options),*),
+                    args,
                     "`#[on_exit]` on an `impl` block takes no options: give them to the functions marked inside",
                 ));
             }
             validate::check_not_marked_again(&block.attrs)?;
             if placement == Placement::AsWritten && wrapped(&block.attrs) {
-                return Ok(place_last(&parsed, args, &block.attrs, {
-                    let mut block = block.clone();
-                    block.attrs.clear();
-                    block.into_token_stream()
-                }));
+                let attrs = std::mem::take(&mut block.attrs);
+                return Ok(place_last(&parsed, args, &attrs, block.into_token_stream()));
             }
             expand_impl(&parsed, block)
         }
-        other => Err(Error::new_spanned(
+        Item::Other(other) => Err(Error::new_spanned(
             other,
             "`#[on_exit]` goes on a function, or on an `impl` block whose associated functions are marked `#[on_exit]`",
         )),
@@ -163,19 +147,15 @@ fn place_last(
 }
 
 /// A function on its own, in a module or in an `impl` block: its body moves into a
-/// nested function, next to the element that refers to it.
-fn expand_fn(args: &Args, function: ItemFn) -> TokenStream {
-    let ItemFn {
+/// nested function, next to the element that refers to it. Inner attributes of the
+/// body (`#![allow(...)]`, `//!`) move with it.
+fn expand_fn(args: &Args, function: Function) -> TokenStream {
+    let Function {
         attrs,
         vis,
         sig,
-        block,
-        ..
+        body,
     } = function;
-    // Inner attributes (`#![allow(...)]`, `//!`) belong to the body, which moves.
-    let (inner, outer): (Vec<Attribute>, Vec<Attribute>) = attrs
-        .into_iter()
-        .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
     let handler_fn = Ident::new(HANDLER_FN, Span::call_site());
     let constness = &sig.constness;
     let asyncness = &sig.asyncness;
@@ -184,20 +164,15 @@ fn expand_fn(args: &Args, function: ItemFn) -> TokenStream {
         args,
         &sig,
         &[],
-        &parse::allowed_lints(&outer),
+        &parse::allowed_lints(&attrs),
         quote!(#handler_fn),
     );
     let call = match asyncness {
         Some(_) => quote!(#handler_fn().await),
         None => quote!(#handler_fn()),
     };
-    let stmts = &block.stmts;
-    let body = quote_spanned!(block.brace_token.span.join()=> {
-        #(#inner)*
-        #(#stmts)*
-    });
     quote! {
-        #(#outer)*
+        #(#attrs)*
         // It runs at exit; nothing else has to call it.
         #[allow(dead_code)]
         #vis #sig {
@@ -213,37 +188,37 @@ fn expand_fn(args: &Args, function: ItemFn) -> TokenStream {
 /// An `impl` block: every associated function marked `#[on_exit]` inside becomes a
 /// handler. A static cannot live in an `impl`, so the elements go after the block,
 /// where the functions are reached through the type.
-fn expand_impl(block_args: &Args, mut block: ItemImpl) -> Result<TokenStream> {
+fn expand_impl(block_args: &Args, mut block: ImplBlock) -> Result<TokenStream> {
     validate::check_impl(&block)?;
-    let self_ty = &*block.self_ty;
+    let self_ty = &block.self_ty;
     let mut elements = Vec::new();
-    for item in &mut block.items {
-        let ImplItem::Fn(function) = item else {
-            validate::check_not_marked_item(item)?;
+    for member in &mut block.members {
+        validate::check_not_marked_member(member)?;
+        let Some(sig) = &member.sig else {
             continue;
         };
-        let Some(mark) = parse::take_on_exit_args(&mut function.attrs)? else {
+        let Some(mark) = parse::take_on_exit_args(&mut member.attrs)? else {
             continue;
         };
         let args = Args {
             krate: block_args.krate.clone(),
             ..mark.args
         };
-        validate::check_signature(&function.sig)?;
+        validate::check_signature(sig)?;
         if let Some(priority) = &args.priority {
             validate::check_priority(priority)?;
         }
-        let ident = &function.sig.ident;
-        let mut cfgs = parse::cfgs(&function.attrs);
+        let ident = &sig.ident;
+        let mut cfgs = parse::cfgs(&member.attrs);
         if let Some(predicate) = &mark.cfg {
             cfgs.push(quote!(#[cfg(#predicate)]));
         }
         // The element names the function: if it is deprecated, that is no news.
-        let mut allowed = parse::allowed_lints(&function.attrs);
+        let mut allowed = parse::allowed_lints(&member.attrs);
         allowed.push(quote!(#[allow(deprecated)]));
         elements.push(handler_element(
             &args,
-            &function.sig,
+            sig,
             &cfgs,
             &allowed,
             quote!(<#self_ty>::#ident),

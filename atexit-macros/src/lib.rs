@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 mod expand;
+mod item;
 mod krate;
 mod parse;
 mod validate;

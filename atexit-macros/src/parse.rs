@@ -2,18 +2,19 @@
 //! on a function or, inside an `impl` block marked `#[on_exit]`, on an associated
 //! function.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, TokenStream, TokenTree};
 use quote::{quote, ToTokens};
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
-use syn::{Attribute, Error, Expr, ExprLit, ExprPath, Lit, LitStr, Meta, Path, Result, Token};
+use syn::{Attribute, Error, Lit, LitStr, Meta, Path, Result, Token};
 
 /// `#[on_exit(priority = <const i32 expression>, name = "…", crate = path)]`, each
 /// optional.
 #[derive(Default)]
 pub struct Args {
-    pub priority: Option<Expr>,
+    /// The expression, as written: the type checker checks what is not a literal.
+    pub priority: Option<TokenStream>,
     pub name: Option<LitStr>,
     /// Where the `atexit` crate is, for a crate that reaches it through a re-export.
     pub krate: Option<Path>,
@@ -22,102 +23,121 @@ pub struct Args {
 impl Parse for Args {
     fn parse(input: ParseStream) -> Result<Self> {
         let mut args = Args::default();
-        for meta in Punctuated::<Meta, Token![,]>::parse_terminated(input)? {
-            let Meta::NameValue(option) = meta else {
+        while !input.is_empty() {
+            let key = input.call(Ident::parse_any)?;
+            if !input.peek(Token![=]) {
+                let rest = option_value(input)?;
                 return Err(Error::new_spanned(
-                    meta,
+                    quote!(#key #rest),
                     "expected `priority = <integer>`, `name = \"...\"` or `crate = path::to::atexit`",
                 ));
-            };
-            let key = &option.path;
-            if key.is_ident("priority") {
+            }
+            input.parse::<Token![=]>()?;
+            let value = option_value(input)?;
+            if value.is_empty() {
+                return Err(Error::new_spanned(&key, format!("`{key}` needs a value")));
+            }
+            if key == "priority" {
                 if args.priority.is_some() {
                     return Err(Error::new_spanned(key, "`priority` is given twice"));
                 }
-                args.priority = Some(priority(key, option.value)?);
-            } else if key.is_ident("name") {
+                args.priority = Some(priority(&key, value)?);
+            } else if key == "name" {
                 if args.name.is_some() {
                     return Err(Error::new_spanned(key, "`name` is given twice"));
                 }
-                args.name = Some(name(option.value)?);
-            } else if key.is_ident("crate") {
+                args.name = Some(name(value)?);
+            } else if key == "crate" {
                 if args.krate.is_some() {
                     return Err(Error::new_spanned(key, "`crate` is given twice"));
                 }
-                args.krate = Some(krate(option.value)?);
+                args.krate = Some(krate(value)?);
             } else {
                 return Err(Error::new_spanned(
                     key,
                     "unknown option: `#[on_exit]` takes `priority = <integer>`, `name = \"...\"` and `crate = path::to::atexit`",
                 ));
             }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
         }
         Ok(args)
     }
 }
 
-/// Any constant `i32` expression; literals that cannot be one are refused here, the
-/// rest is left to the type checker, which points at the same tokens.
-///
-/// syn reads `-3000000000` as one literal, whose span covers the whole of it or only
-/// the `-`, depending on the compiler; an error about a negative literal points at
-/// the `priority` key instead, the same everywhere.
-fn priority(key: &Path, value: Expr) -> Result<Expr> {
-    if let Expr::Lit(ExprLit { lit, .. }) = &value {
-        match lit {
-            Lit::Int(int) => {
-                int.base10_parse::<i32>().map_err(|_| {
-                    let negative = int.base10_digits().starts_with('-');
-                    let at = if negative { key.span() } else { int.span() };
-                    Error::new(
-                        at,
-                        format!(
-                            "the priority must fit in an `i32` ({}..={}), and {} does not",
-                            i32::MIN,
-                            i32::MAX,
-                            int.base10_digits()
-                        ),
-                    )
-                })?;
-            }
-            _ => {
-                return Err(Error::new_spanned(
-                    lit,
-                    "the priority must be an integer (a constant `i32` expression)",
-                ))
-            }
-        }
+/// The tokens of an option's value: up to the next `,` outside brackets.
+fn option_value(input: ParseStream) -> Result<TokenStream> {
+    let mut value = TokenStream::new();
+    while !input.is_empty() && !input.peek(Token![,]) {
+        value.extend([input.parse::<TokenTree>()?]);
     }
     Ok(value)
 }
 
-fn name(value: Expr) -> Result<LitStr> {
-    match value {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(name),
-            ..
-        }) if !name.value().trim().is_empty() => Ok(name),
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(name),
-            ..
-        }) => Err(Error::new_spanned(name, "the name must not be empty")),
+/// Any constant `i32` expression; literals that cannot be one are refused here, the
+/// rest is left to the type checker, which points at the same tokens.
+///
+/// An error about a negative literal points at the `priority` key, the same on every
+/// compiler (the span of a `-` and a literal joined depends on it).
+fn priority(key: &Ident, value: TokenStream) -> Result<TokenStream> {
+    let tokens: Vec<TokenTree> = value.clone().into_iter().collect();
+    let (negative, literal) = match tokens.as_slice() {
+        [literal] => (false, literal),
+        [TokenTree::Punct(minus), literal @ TokenTree::Literal(_)] if minus.as_char() == '-' => {
+            (true, literal)
+        }
+        _ => return Ok(value),
+    };
+    let Ok(lit) = syn::parse2::<Lit>(literal.to_token_stream()) else {
+        return Ok(value);
+    };
+    match lit {
+        Lit::Int(int) => {
+            let digits = if negative {
+                format!("-{}", int.base10_digits())
+            } else {
+                int.base10_digits().to_owned()
+            };
+            if digits.parse::<i32>().is_err() {
+                let at = if negative { key.span() } else { int.span() };
+                return Err(Error::new(
+                    at,
+                    format!(
+                        "the priority must fit in an `i32` ({}..={}), and {digits} does not",
+                        i32::MIN,
+                        i32::MAX,
+                    ),
+                ));
+            }
+            Ok(value)
+        }
+        Lit::Float(_) if negative => Ok(value),
         other => Err(Error::new_spanned(
             other,
+            "the priority must be an integer (a constant `i32` expression)",
+        )),
+    }
+}
+
+fn name(value: TokenStream) -> Result<LitStr> {
+    match syn::parse2::<LitStr>(value.clone()) {
+        Ok(name) if !name.value().trim().is_empty() => Ok(name),
+        Ok(name) => Err(Error::new_spanned(name, "the name must not be empty")),
+        Err(_) => Err(Error::new_spanned(
+            value,
             "the name must be a string literal",
         )),
     }
 }
 
-fn krate(value: Expr) -> Result<Path> {
-    match value {
-        Expr::Path(ExprPath {
-            qself: None, path, ..
-        }) => Ok(path),
-        other => Err(Error::new_spanned(
-            other,
+fn krate(value: TokenStream) -> Result<Path> {
+    Parser::parse2(Path::parse_mod_style, value.clone()).map_err(|_| {
+        Error::new_spanned(
+            value,
             "`crate` takes the path of the `atexit` crate, as this crate reaches it: `crate = framework::atexit`",
-        )),
-    }
+        )
+    })
 }
 
 /// Whether `path` names this attribute: `on_exit`, `atexit::on_exit`, or the same
