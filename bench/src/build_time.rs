@@ -3,9 +3,9 @@
 //! element (the floor: a link-time list compiles `linkme-impl` and syn).
 //!
 //! The two programs are in `bench/build-time/`. Each build starts from an empty target
-//! directory of its own, with the workspace's `Cargo.lock` (so both use the versions
-//! the workspace uses) and the crates fetched beforehand; the builds alternate so
-//! that load on the machine hits both alike.
+//! directory of its own, with the `Cargo.lock` of the `atexit` it builds (so that
+//! both use the versions the workspace uses) and the crates fetched beforehand; the
+//! builds alternate so that load on the machine hits both alike.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,15 +14,25 @@ use std::time::{Duration, Instant};
 /// The programs, by directory name under `bench/build-time/`.
 pub const PROGRAMS: [&str; 2] = ["one_handler", "linkme_slice"];
 
+/// How long one build took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BuildTime {
+    /// Wall time: what the user waits, which load on the machine stretches.
+    pub wall: Duration,
+    /// User and system CPU time of cargo and every compiler it ran: the work, which
+    /// load on the machine barely changes.
+    pub cpu: Duration,
+}
+
 /// Median clean release build times of [`PROGRAMS`], over `runs` alternating builds.
-pub fn measure(runs: usize) -> [Duration; 2] {
+pub fn measure(runs: usize) -> [BuildTime; 2] {
     let times = measure_against(runs, &[]);
     [times[0], times[1]]
 }
 
 /// [`measure`], plus the one-handler program built against each of `other_sources`
 /// (checkouts of `atexit`, to compare versions side by side), in that order.
-pub fn measure_against(runs: usize, other_sources: &[PathBuf]) -> Vec<Duration> {
+pub fn measure_against(runs: usize, other_sources: &[PathBuf]) -> Vec<BuildTime> {
     let scratch = scratch_dir();
     let mut dirs: Vec<PathBuf> = PROGRAMS
         .iter()
@@ -40,9 +50,15 @@ pub fn measure_against(runs: usize, other_sources: &[PathBuf]) -> Vec<Duration> 
     }
     times
         .into_iter()
-        .map(|mut times| {
-            times.sort();
-            times[times.len() / 2]
+        .map(|times: Vec<BuildTime>| {
+            let median = |mut values: Vec<Duration>| {
+                values.sort();
+                values[values.len() / 2]
+            };
+            BuildTime {
+                wall: median(times.iter().map(|time| time.wall).collect()),
+                cpu: median(times.iter().map(|time| time.cpu).collect()),
+            }
         })
         .collect()
 }
@@ -79,7 +95,14 @@ fn prepare(scratch: &Path, program: &str, name: &str, atexit_dir: &Path) -> Path
         );
     std::fs::write(dir.join("Cargo.toml"), manifest).expect("manifest written");
     std::fs::copy(source.join("src/main.rs"), dir.join("src/main.rs")).expect("source copied");
-    std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).expect("lock copied");
+    // The lock file of the `atexit` being built, so that it gets the versions it was
+    // tested with.
+    let lock = [atexit_dir, workspace.as_path()]
+        .iter()
+        .map(|dir| dir.join("Cargo.lock"))
+        .find(|lock| lock.exists())
+        .expect("a Cargo.lock");
+    std::fs::copy(lock, dir.join("Cargo.lock")).expect("lock copied");
     let status = cargo(&dir)
         .args(["fetch", "--quiet"])
         .status()
@@ -88,18 +111,43 @@ fn prepare(scratch: &Path, program: &str, name: &str, atexit_dir: &Path) -> Path
     dir
 }
 
-fn clean_build(dir: &Path) -> Duration {
+fn clean_build(dir: &Path) -> BuildTime {
     let target = dir.join("target");
     let _ = std::fs::remove_dir_all(&target);
+    let cpu_before = children_cpu_time();
     let started = Instant::now();
     let status = cargo(dir)
         .args(["build", "--release", "--quiet"])
         .env("CARGO_TARGET_DIR", &target)
         .status()
         .expect("cargo runs");
-    let took = started.elapsed();
+    let wall = started.elapsed();
     assert!(status.success(), "building {} failed", dir.display());
-    took
+    BuildTime {
+        wall,
+        cpu: children_cpu_time().saturating_sub(cpu_before),
+    }
+}
+
+/// User and system CPU time of the waited-for child processes so far, theirs
+/// included.
+#[cfg(unix)]
+fn children_cpu_time() -> Duration {
+    // SAFETY: `rusage` is plain data, for which all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable `rusage`, and RUSAGE_CHILDREN is a valid
+    // `who`.
+    let status = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    assert_eq!(status, 0, "getrusage(RUSAGE_CHILDREN) failed");
+    let time =
+        |value: libc::timeval| Duration::new(value.tv_sec as u64, value.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// Not measured where there is no `getrusage`; the README's figures come from Linux.
+#[cfg(not(unix))]
+fn children_cpu_time() -> Duration {
+    Duration::ZERO
 }
 
 fn cargo(dir: &Path) -> Command {

@@ -5,6 +5,7 @@
 //! (default 3 runs): each `ATEXIT_DIR`, another checkout of `atexit`, is timed too.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use atexit_bench::build_time::{measure_against, PROGRAMS};
 
@@ -15,17 +16,25 @@ fn main() {
         .map_or(3, |runs| runs.parse().expect("RUNS is a number"));
     let others: Vec<PathBuf> = args.map(PathBuf::from).collect();
     let times = measure_against(runs, &others);
-    let (one_handler, linkme_slice) = (times[0].as_secs_f64(), times[1].as_secs_f64());
-    println!("clean release build, median of {runs}:");
-    println!("  {} {one_handler:.2} s", PROGRAMS[0]);
-    println!("  {} {linkme_slice:.2} s", PROGRAMS[1]);
-    println!("  difference {:+.2} s", one_handler - linkme_slice);
-    for (other, time) in others.iter().zip(&times[2..]) {
+    let seconds = |time: Duration| time.as_secs_f64();
+    println!("clean release build, median of {runs}: wall time, CPU time (user + system)");
+    let mut rows = vec![PROGRAMS[0].to_owned(), PROGRAMS[1].to_owned()];
+    rows.extend(
+        others
+            .iter()
+            .map(|other| format!("{} against {}", PROGRAMS[0], other.display())),
+    );
+    for (row, time) in rows.iter().zip(&times) {
         println!(
-            "  {} against {}: {:.2} s",
-            PROGRAMS[0],
-            other.display(),
-            time.as_secs_f64()
+            "  {row}: {:.2} s, {:.2} s",
+            seconds(time.wall),
+            seconds(time.cpu)
         );
     }
+    println!(
+        "  difference {}: {:+.2} s wall, {:+.2} s CPU",
+        PROGRAMS[0],
+        seconds(times[0].wall) - seconds(times[1].wall),
+        seconds(times[0].cpu) - seconds(times[1].cpu)
+    );
 }
