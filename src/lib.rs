@@ -44,12 +44,14 @@
 //! declaration order. Between threads, newer means "happened after": a registration
 //! made after another on the same thread, or on a thread that synchronised with the
 //! first one's after it registered (a lock, a channel, a join, an atomic), runs before
-//! it; registrations on threads that race each other run in either order. Within a file that is source order, exactly. Across files and
-//! crates, each file's handlers stay together and the files come in an order that is
-//! fixed but arbitrary (a hash of crate name and file path, computed at compile time):
-//! to order handlers of different files, give them different priorities. None of this
-//! depends on how the program is built: the linker lays the handlers out differently
-//! in debug and release builds, so the runtime sorts them on that key.
+//! it; registrations on threads that race each other run in either order. Within a
+//! file, declaration order is source order, exactly (the handlers of one
+//! `macro_rules!` call included). Across files and crates, each file's handlers stay
+//! together and the files come in an order that is fixed but arbitrary (a hash of
+//! crate name and file path relative to the package, computed at compile time): to
+//! order handlers of different files, give them different priorities. None of this
+//! depends on how or where the program is built: the linker lays the handlers out
+//! differently in debug and release builds, so the runtime sorts them on that key.
 //! [`handlers()`](handlers) lists the pending handlers in the order they will run.
 //!
 //! A handler registered while the exit run is going on (by a handler or by another
@@ -202,13 +204,31 @@
 /// - `priority = <const i32 expression>`: higher runs first; the default is 0.
 /// - `name = "..."`: the name in reports and [`handlers()`](crate::handlers); the
 ///   default is the function's path.
+/// - `crate = path`: where this crate is, for a crate that reaches it through
+///   another crate's re-export (`crate = framework::atexit`). A renamed dependency
+///   (`my_atexit = { package = "atexit", ... }`) needs none: the attribute reads the
+///   name in the crate's `Cargo.toml`.
+///
+/// # From another crate's macros
+///
+/// A crate that re-exports `atexit` (`pub use atexit;`) and declares handlers for its
+/// users in a `macro_rules!` macro writes
+/// `#[$crate::atexit::on_exit(crate = $crate::atexit)]`; its users, who may not
+/// depend on `atexit` themselves, write
+/// `#[framework::atexit::on_exit(crate = framework::atexit)]`.
+///
+/// The attribute may come before or after attributes that wrap the function (such as
+/// `#[tracing::instrument]`): the exit calls the function as they made it. A `#[cfg]`
+/// on the function removes its handler with it.
 ///
 /// # Associated functions
 ///
 /// An associated function without receiver can be a handler too. Its body may not use
 /// `Self` (the handler is reached from outside the `impl`), unless the `impl` block
-/// itself is marked `#[on_exit]`: then every function marked inside it is a handler
-/// and may use `Self`.
+/// itself is marked `#[on_exit]`: then every function marked inside it (`#[on_exit]`,
+/// `#[path::on_exit]`, or `#[cfg_attr(..., on_exit)]`) is a handler and may use
+/// `Self`. A marked block cannot be generic; in an unmarked generic `impl<T>`, a
+/// handler is one for every `T`, and [`unregister_fn`] finds it through any of them.
 ///
 /// ```
 /// struct Cache;
@@ -244,7 +264,7 @@
 /// Misuse is a compile error that points at the offending tokens: arguments, a
 /// receiver, `async` without the `tokio` feature, `unsafe`, generics, an unknown or
 /// repeated option, a priority that is not an `i32`, a return type other than `()` or
-/// `Result<(), E>`.
+/// `Result<(), E>`, `#[on_exit]` twice on one function.
 pub use atexit_macros::on_exit;
 
 pub use atexit_runtime::{
@@ -264,9 +284,16 @@ pub use atexit_runtime::catch_signals;
 pub use atexit_runtime::{register_async, register_async_with};
 
 /// What `#[on_exit]` expands to. Not public API: versioned so that two incompatible
-/// versions of `atexit` in one binary cannot mix their handlers.
+/// versions of `atexit` in one binary cannot mix their handlers. Generated code names
+/// nothing else, so that it compiles wherever this crate is reached from: through a
+/// renamed dependency or a re-export, in a `#![no_std]` crate, in edition 2015.
 #[doc(hidden)]
-pub use atexit_runtime::__private as __private_v0_1;
+pub mod __private_v0_1 {
+    pub use ::core;
+    pub use ::std;
+    pub use atexit_macros::on_exit_after_wrappers;
+    pub use atexit_runtime::__private::*;
+}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

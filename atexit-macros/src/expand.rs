@@ -8,11 +8,15 @@
 //! `#[on_exit]` as a whole knows its type, so its elements go after the block and
 //! name the functions through it, which lets their bodies use `Self`.
 
-use proc_macro2::{Ident, Span, TokenStream};
-use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
-use syn::{Error, ImplItem, Item, ItemFn, ItemImpl, Result, ReturnType, Signature};
+use std::sync::atomic::{AtomicU32, Ordering};
 
+use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Attribute, Error, Result, ReturnType};
+
+use crate::item::{self, Function, ImplBlock, Item, Signature};
+use crate::krate;
 use crate::parse::{self, Args};
 use crate::validate;
 
@@ -22,55 +26,147 @@ use crate::validate;
 /// function the user wrote: the two spellings must stay the same.
 const HANDLER_FN: &str = "__atexit_handler";
 
-/// The facade's hidden, versioned module that generated code goes through.
-fn private() -> TokenStream {
-    quote!(::atexit::__private_v0_1)
+/// Where the exit run calls the function from: as written, or wrapped by attributes
+/// that come after `#[on_exit]`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// As the user wrote it: attributes after it have not run yet.
+    AsWritten,
+    /// Re-attached after the user's other attributes, which have run.
+    Last,
+}
+
+/// The hidden, versioned module of the facade that generated code goes through, under
+/// the path the crate reaches `atexit` by. Nothing else is named from the user's crate
+/// root: not `std` or `core`, which a `#![no_std]` crate or edition 2015 lacks there.
+fn private(args: &Args) -> TokenStream {
+    let krate = match &args.krate {
+        // Where the user wrote it, but generated: lints leave generated code alone.
+        Some(path) => as_generated(path.to_token_stream()),
+        None => krate::default_path(),
+    };
+    quote!(#krate::__private_v0_1)
+}
+
+/// `tokens`, still pointing at where they were written for errors, but marked as
+/// generated.
+fn as_generated(tokens: TokenStream) -> TokenStream {
+    respan(tokens, &|span| Span::call_site().located_at(span))
+}
+
+/// Generated `tokens`, reported at `span`.
+fn located_at(tokens: TokenStream, span: Span) -> TokenStream {
+    respan(tokens, &|_| span)
+}
+
+fn respan(tokens: TokenStream, span: &dyn Fn(Span) -> Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(group.span());
+                token = TokenTree::Group(respanned);
+            }
+            token.set_span(span(token.span()));
+            token
+        })
+        .collect()
 }
 
 /// `#[on_exit]` with `args` on `input`: a function, or an `impl` block whose
 /// associated functions are marked.
-pub fn on_exit(args: TokenStream, input: TokenStream) -> Result<TokenStream> {
-    match syn::parse2::<Item>(input)? {
-        Item::Fn(function) => {
-            let args: Args = syn::parse2(args)?;
+pub fn on_exit(args: TokenStream, input: TokenStream, placement: Placement) -> Result<TokenStream> {
+    // Only the signature is parsed: a syntax error in a body is the compiler's to
+    // report, once.
+    let item = item::parse(input)?;
+    let parsed: Args = syn::parse2(args.clone())?;
+    match item {
+        Item::Fn(mut function) => {
+            validate::check_not_marked_again(&function.attrs)?;
+            if placement == Placement::AsWritten && wrapped(&function.attrs) {
+                let attrs = std::mem::take(&mut function.attrs);
+                return Ok(place_last(&parsed, args, &attrs, function.into_token_stream()));
+            }
             validate::check_signature(&function.sig)?;
             validate::check_no_self(&function)?;
-            if let Some(priority) = &args.priority {
+            if let Some(priority) = &parsed.priority {
                 validate::check_priority(priority)?;
             }
-            Ok(expand_fn(&args, function))
+            Ok(expand_fn(&parsed, function))
         }
-        Item::Impl(block) => {
-            if !args.is_empty() {
+        Item::Impl(mut block) => {
+            if parsed.priority.is_some() || parsed.name.is_some() {
                 return Err(Error::new_spanned(
                     args,
                     "`#[on_exit]` on an `impl` block takes no options: give them to the functions marked inside",
                 ));
             }
-            expand_impl(block)
+            validate::check_not_marked_again(&block.attrs)?;
+            if placement == Placement::AsWritten && wrapped(&block.attrs) {
+                let attrs = std::mem::take(&mut block.attrs);
+                return Ok(place_last(&parsed, args, &attrs, block.into_token_stream()));
+            }
+            expand_impl(&parsed, block)
         }
-        other => Err(Error::new_spanned(
+        Item::Other(other) => Err(Error::new_spanned(
             other,
             "`#[on_exit]` goes on a function, or on an `impl` block whose associated functions are marked `#[on_exit]`",
         )),
     }
 }
 
+/// Whether an attribute that may change the item follows `#[on_exit]`: one that is
+/// not one of the compiler's inert attributes. (Attribute macros before `#[on_exit]`
+/// have run already; the inert ones stay on the item whatever the order.)
+fn wrapped(attrs: &[Attribute]) -> bool {
+    const TOOLS: &[&str] = &["rustfmt", "clippy", "diagnostic", "rustdoc"];
+    attrs.iter().any(|attr| {
+        let path = attr.path();
+        match path.get_ident() {
+            Some(ident) => !validate::is_compiler_attribute(ident),
+            None => !TOOLS.iter().any(|tool| path.segments[0].ident == tool),
+        }
+    })
+}
+
+/// The item with `#[on_exit]` moved after the user's other attributes: they run
+/// first, and the exit run calls the function as they made it.
+fn place_last(
+    args: &Args,
+    raw_args: TokenStream,
+    attrs: &[Attribute],
+    item: TokenStream,
+) -> TokenStream {
+    let private = private(args);
+    quote! {
+        #(#attrs)*
+        #[#private::on_exit_after_wrappers(#raw_args)]
+        #item
+    }
+}
+
 /// A function on its own, in a module or in an `impl` block: its body moves into a
-/// nested function, next to the element that refers to it.
-fn expand_fn(args: &Args, function: ItemFn) -> TokenStream {
-    let ItemFn {
+/// nested function, next to the element that refers to it. Inner attributes of the
+/// body (`#![allow(...)]`, `//!`) move with it.
+fn expand_fn(args: &Args, function: Function) -> TokenStream {
+    let Function {
         attrs,
         vis,
         sig,
-        block,
-        ..
+        body,
     } = function;
     let handler_fn = Ident::new(HANDLER_FN, Span::call_site());
     let constness = &sig.constness;
     let asyncness = &sig.asyncness;
     let output = &sig.output;
-    let element = handler_element(args, &sig, quote!(#handler_fn));
+    let element = handler_element(
+        args,
+        &sig,
+        &[],
+        &parse::allowed_lints(&attrs),
+        quote!(#handler_fn),
+    );
     let call = match asyncness {
         Some(_) => quote!(#handler_fn().await),
         None => quote!(#handler_fn()),
@@ -80,7 +176,9 @@ fn expand_fn(args: &Args, function: ItemFn) -> TokenStream {
         // It runs at exit; nothing else has to call it.
         #[allow(dead_code)]
         #vis #sig {
-            #constness #asyncness fn #handler_fn() #output #block
+            // The signature is the user's: lints about it are theirs to see on it.
+            #[allow(clippy::unnecessary_wraps, clippy::unused_async)]
+            #constness #asyncness fn #handler_fn() #output #body
             #element
             #call
         }
@@ -90,38 +188,58 @@ fn expand_fn(args: &Args, function: ItemFn) -> TokenStream {
 /// An `impl` block: every associated function marked `#[on_exit]` inside becomes a
 /// handler. A static cannot live in an `impl`, so the elements go after the block,
 /// where the functions are reached through the type.
-fn expand_impl(mut block: ItemImpl) -> Result<TokenStream> {
+fn expand_impl(block_args: &Args, mut block: ImplBlock) -> Result<TokenStream> {
     validate::check_impl(&block)?;
-    let self_ty = &*block.self_ty;
+    let self_ty = &block.self_ty;
     let mut elements = Vec::new();
-    for item in &mut block.items {
-        let ImplItem::Fn(function) = item else {
+    for member in &mut block.members {
+        validate::check_not_marked_member(member)?;
+        let Some(sig) = &member.sig else {
             continue;
         };
-        let Some(args) = parse::take_on_exit_args(&mut function.attrs)? else {
+        let Some(mark) = parse::take_on_exit_args(&mut member.attrs)? else {
             continue;
         };
-        validate::check_signature(&function.sig)?;
+        let args = Args {
+            krate: block_args.krate.clone(),
+            ..mark.args
+        };
+        validate::check_signature(sig)?;
         if let Some(priority) = &args.priority {
             validate::check_priority(priority)?;
         }
-        let ident = &function.sig.ident;
+        let ident = &sig.ident;
+        let mut cfgs = parse::cfgs(&member.attrs);
+        if let Some(predicate) = &mark.cfg {
+            cfgs.push(quote!(#[cfg(#predicate)]));
+        }
+        // The element names the function: if it is deprecated, that is no news.
+        let mut allowed = parse::allowed_lints(&member.attrs);
+        allowed.push(quote!(#[allow(deprecated)]));
         elements.push(handler_element(
             &args,
-            &function.sig,
+            sig,
+            &cfgs,
+            &allowed,
             quote!(<#self_ty>::#ident),
         ));
     }
     if elements.is_empty() {
-        return Err(Error::new_spanned(
-            self_ty,
-            "this `impl` block has no function marked `#[on_exit]`",
-        ));
+        return Err(validate::no_marked_function(&block));
     }
     Ok(quote! {
         #block
         #(#elements)*
     })
+}
+
+/// The order in which the compiler expands the attribute's elements, which is source
+/// order: it tells apart the handlers of one `macro_rules!` call, whose `line!()` and
+/// `column!()` are both the call's. One compiler process compiles one crate, and only
+/// the order within a call matters, so a count for the process will do.
+fn next_sequence() -> u32 {
+    static EXPANDED: AtomicU32 = AtomicU32::new(0);
+    EXPANDED.fetch_add(1, Ordering::Relaxed)
 }
 
 /// One element of the runtime's slice for the function at `path`.
@@ -130,8 +248,14 @@ fn expand_impl(mut block: ItemImpl) -> Result<TokenStream> {
 /// element adds, the type `__AtexitElement`: the rest are its associated items, not in
 /// scope unqualified, and the static, in a block of its own. So the user's items keep
 /// their meaning, whatever they are called.
-fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStream {
-    let private = private();
+fn handler_element(
+    args: &Args,
+    sig: &Signature,
+    cfgs: &[TokenStream],
+    allowed: &[TokenStream],
+    path: TokenStream,
+) -> TokenStream {
+    let private = private(args);
     let ident = &sig.ident;
     // By default the name is the path. Computed twice rather than bound to a local:
     // a `let` would be captured by a constant of the user's with the same name.
@@ -142,10 +266,10 @@ fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStre
     let priority = match &args.priority {
         // A named constant makes the type checker point at the expression itself.
         Some(priority) => quote_spanned! {priority.span()=>
-            const PRIORITY: ::core::primitive::i32 = #priority;
+            const PRIORITY: #private::core::primitive::i32 = #priority;
         },
         None => quote!(
-            const PRIORITY: ::core::primitive::i32 = 0;
+            const PRIORITY: #private::core::primitive::i32 = 0;
         ),
     };
     let call_span = match &sig.output {
@@ -159,7 +283,7 @@ fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStre
     // Naming the return type makes a type error cover all of it. In the element,
     // `Self` is not the user's type, so a type that mentions it is inferred.
     let call = match &sig.output {
-        ReturnType::Type(_, ty) if !validate::mentions_self(ty) => {
+        ReturnType::Type(_, ty) if validate::can_be_named_outside(ty) => {
             quote_spanned! {call_span=>
                 <#ty as #private::HandlerReturn>::into_outcome(#invoke)
             }
@@ -171,27 +295,39 @@ fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStre
     // An async handler gives the runtime its future, boxed; the runtime runs it.
     let (run, run_kind) = match &sig.asyncness {
         Some(asyncness) => (
-            // Spanned so that a future that is not `Send` is reported at `async`.
-            quote_spanned! {asyncness.span()=>
-                fn run() -> #private::BoxFuture<::core::result::Result<(), ::std::string::String>> {
-                    ::std::boxed::Box::pin(async move { #call })
+            // Spanned so that a future that is not `Send` is reported at `async`: all
+            // of it, `::atexit` included, which resolves there as in the attribute
+            // (`async fn` is not edition 2015's).
+            {
+                let boxed = located_at(quote!(#private::std::boxed::Box::pin), asyncness.span());
+                quote_spanned! {asyncness.span()=>
+                    fn run() -> #private::BoxFuture<#private::core::result::Result<(), #private::std::string::String>> {
+                        #boxed(async move { #call })
+                    }
                 }
             },
             quote!(Async),
         ),
         None => (
             quote! {
-                fn run() -> ::core::result::Result<(), ::std::string::String> {
+                fn run() -> #private::core::result::Result<(), #private::std::string::String> {
                     #call
                 }
             },
             quote!(Sync),
         ),
     };
-    let file = quote_spanned!(ident.span()=> ::core::file!());
-    let line = quote_spanned!(ident.span()=> ::core::line!());
-    let column = quote_spanned!(ident.span()=> ::core::column!());
+    let working_dir = std::env::current_dir()
+        .ok()
+        .and_then(|dir| dir.to_str().map(str::to_owned))
+        .unwrap_or_default();
+    let sequence = next_sequence();
+    let file = quote_spanned!(ident.span()=> #private::core::file!());
+    let line = quote_spanned!(ident.span()=> #private::core::line!());
+    let column = quote_spanned!(ident.span()=> #private::core::column!());
     quote! {
+        #(#cfgs)*
+        #(#allowed)*
         #[doc(hidden)]
         const _: () = {
             enum __AtexitElement {}
@@ -202,16 +338,21 @@ fn handler_element(args: &Args, sig: &Signature, path: TokenStream) -> TokenStre
                 // Evaluated at compile time: the file's hash is not computed at exit.
                 const ORDER: #private::OrderKey = #private::OrderKey::new(
                     Self::PRIORITY,
-                    ::core::module_path!(),
-                    ::core::option_env!("CARGO_MANIFEST_DIR"),
-                    #file,
+                    #private::Source {
+                        module_path: #private::core::module_path!(),
+                        file: #file,
+                        manifest_dir: #private::core::option_env!("CARGO_MANIFEST_DIR"),
+                        out_dir: #private::core::option_env!("OUT_DIR"),
+                        working_dir: #working_dir,
+                    },
                     #line,
                     #column,
+                    #sequence,
                 );
 
                 #run
 
-                fn path() -> &'static ::core::primitive::str {
+                fn path() -> &'static #private::core::primitive::str {
                     #private::function_path(&#path)
                 }
 

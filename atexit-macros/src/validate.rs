@@ -1,23 +1,25 @@
 //! What `#[on_exit]` refuses: signatures the runtime cannot call, `impl` blocks it
 //! cannot name the functions of, and `Self` where the expansion takes it away.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
-use syn::visit::Visit;
-use syn::{
-    Error, Expr, Ident, Item, ItemFn, ItemImpl, Result, ReturnType, Safety, Signature, Type,
-};
+use proc_macro2::{Ident, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::{Attribute, Error, Result, ReturnType, Type};
+
+use crate::item::{self, Function, ImplBlock, Member, Signature};
+use crate::parse;
 
 /// A handler is called with no arguments by the runtime, once, at exit.
 pub fn check_signature(sig: &Signature) -> Result<()> {
-    if let Some(receiver) = sig.receiver() {
+    let inputs = sig.inputs.stream();
+    if let Some(receiver) = receiver(&inputs) {
         return Err(Error::new_spanned(
             receiver,
             "`#[on_exit]` functions cannot take `self`: there is no value to call them on at exit; register a closure that owns the value with `atexit::register` instead",
         ));
     }
-    if !sig.inputs.is_empty() {
+    if !inputs.is_empty() {
         return Err(Error::new_spanned(
-            &sig.inputs,
+            inputs,
             "`#[on_exit]` functions take no arguments; to pass values, register a closure with `atexit::register(move || ...)`",
         ));
     }
@@ -29,7 +31,7 @@ pub fn check_signature(sig: &Signature) -> Result<()> {
             ));
         }
     }
-    if let Safety::Unsafe(unsafety) = &sig.safety {
+    if let Some(unsafety) = &sig.unsafety {
         return Err(Error::new_spanned(
             unsafety,
             "`#[on_exit]` functions cannot be `unsafe`: the runtime has no way to uphold their contract",
@@ -47,12 +49,6 @@ pub fn check_signature(sig: &Signature) -> Result<()> {
             "`#[on_exit]` functions cannot have a `where` clause: a handler is one concrete function",
         ));
     }
-    if let Some(variadic) = &sig.variadic {
-        return Err(Error::new_spanned(
-            variadic,
-            "`#[on_exit]` functions take no arguments",
-        ));
-    }
     if let ReturnType::Type(_, ty) = &sig.output {
         if !returns_unit_or_result(ty) {
             return Err(Error::new_spanned(
@@ -62,6 +58,21 @@ pub fn check_signature(sig: &Signature) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The receiver the parameters begin with (`self`, `&mut self`, `self: Box<Self>`...):
+/// the tokens of the first parameter, if it names `self` before any `:`.
+fn receiver(inputs: &TokenStream) -> Option<TokenStream> {
+    let first: Vec<TokenTree> = inputs
+        .clone()
+        .into_iter()
+        .take_while(|token| !matches!(token, TokenTree::Punct(punct) if punct.as_char() == ','))
+        .collect();
+    let names_self = first
+        .iter()
+        .take_while(|token| !matches!(token, TokenTree::Punct(punct) if punct.as_char() == ':' ))
+        .any(|token| matches!(token, TokenTree::Ident(ident) if ident == "self"));
+    names_self.then(|| first.into_iter().collect())
 }
 
 /// `()`, or a path whose last segment is `Result` (so `io::Result<()>` and aliases
@@ -84,10 +95,10 @@ fn returns_unit_or_result(ty: &Type) -> bool {
 
 /// An `impl` block marked as a whole: its handlers are named through its type, after
 /// the block, so the type must be one concrete type of this crate's.
-pub fn check_impl(block: &ItemImpl) -> Result<()> {
+pub fn check_impl(block: &ImplBlock) -> Result<()> {
     if let Some(trait_) = &block.trait_ {
         return Err(Error::new_spanned(
-            &trait_.0,
+            trait_,
             "`#[on_exit]` goes on inherent `impl` blocks, not trait implementations",
         ));
     }
@@ -104,13 +115,13 @@ pub fn check_impl(block: &ItemImpl) -> Result<()> {
 /// `Self` means nothing: refuse it at the first `Self`, in the return type or the body,
 /// rather than let the compiler say it cannot use `Self` from an outer item. Items
 /// nested in the body are skipped: a `Self` in them is theirs.
-pub fn check_no_self(function: &ItemFn) -> Result<()> {
-    let mut find = FindSelf::default();
-    if let ReturnType::Type(_, ty) = &function.sig.output {
-        find.visit_type(ty);
-    }
-    find.visit_block(&function.block);
-    match find.first {
+pub fn check_no_self(function: &Function) -> Result<()> {
+    let output = match &function.sig.output {
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
+        ReturnType::Default => TokenStream::new(),
+    };
+    let first = item::find_self(output).or_else(|| item::find_self(function.body.stream()));
+    match first {
         Some(span) => Err(Error::new(
             span,
             "`Self` is not available in an `#[on_exit]` function marked on its own: mark its `impl` block `#[atexit::on_exit]` too, which allows it",
@@ -121,10 +132,8 @@ pub fn check_no_self(function: &ItemFn) -> Result<()> {
 
 /// The priority is evaluated in the element's own `impl` block (see `expand.rs`),
 /// where `Self` would be the element's type, never the user's.
-pub fn check_priority(priority: &Expr) -> Result<()> {
-    let mut find = FindSelf::default();
-    find.visit_expr(priority);
-    match find.first {
+pub fn check_priority(priority: &TokenStream) -> Result<()> {
+    match item::find_self(priority.clone()) {
         Some(span) => Err(Error::new(
             span,
             "`Self` is not available in the priority of an `#[on_exit]` function: name the type instead",
@@ -133,57 +142,94 @@ pub fn check_priority(priority: &Expr) -> Result<()> {
     }
 }
 
-/// Whether `ty` mentions `Self` (outside any item nested in it).
-pub fn mentions_self(ty: &Type) -> bool {
-    let mut find = FindSelf::default();
-    find.visit_type(ty);
-    find.first.is_some()
+/// Whether `ty` means the same written in the element as on the function: it does not
+/// mention `Self` (outside any item nested in it), nor `impl Trait`, which only a
+/// signature may hold.
+pub fn can_be_named_outside(ty: &Type) -> bool {
+    let tokens = ty.to_token_stream();
+    item::find_self(tokens.clone()).is_none() && !item::mentions_impl_trait(tokens)
 }
 
-/// Finds the first `Self` of the code it walks, skipping nested items: inside a
-/// nested `impl`, `trait`, `struct` or `enum`, `Self` is that item's, which is fine;
-/// in a nested `fn` alone, the compiler's own error is clear.
-#[derive(Default)]
-struct FindSelf {
-    first: Option<Span>,
-}
-
-impl<'ast> Visit<'ast> for FindSelf {
-    fn visit_ident(&mut self, ident: &'ast Ident) {
-        if self.first.is_none() && ident == "Self" {
-            self.first = Some(ident.span());
-        }
-    }
-
-    fn visit_item(&mut self, _: &'ast Item) {
-        // A nested item has its own `Self`, or none: not the handler's business.
-    }
-
-    fn visit_token_stream(&mut self, tokens: &'ast TokenStream) {
-        // What syn leaves unparsed, a macro's arguments mostly: scanned as tokens,
-        // unless they might define an item that gives `Self` a meaning of its own.
-        if self.first.is_none() && !defines_self(tokens.clone()) {
-            self.first = find_self_token(tokens.clone());
-        }
+/// `#[on_exit]` once on an item: the attribute being expanded is not among `attrs`,
+/// a second one is.
+pub fn check_not_marked_again(attrs: &[Attribute]) -> Result<()> {
+    match attrs.iter().find(|attr| parse::is_on_exit(attr.path())) {
+        Some(second) => Err(Error::new_spanned(second, "`#[on_exit]` is given twice")),
+        None => Ok(()),
     }
 }
 
-/// Whether `tokens` contain a keyword of an item inside which `Self` has a meaning.
-fn defines_self(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|token| match token {
-        TokenTree::Ident(ident) => ["impl", "trait", "struct", "enum", "union"]
-            .iter()
-            .any(|keyword| ident == keyword),
-        TokenTree::Group(group) => defines_self(group.stream()),
-        _ => false,
-    })
+/// In a marked `impl` block, `#[on_exit]` on something other than a function.
+pub fn check_not_marked_member(member: &Member) -> Result<()> {
+    if member.sig.is_some() {
+        return Ok(());
+    }
+    match member
+        .attrs
+        .iter()
+        .find(|attr| parse::is_on_exit(attr.path()))
+    {
+        Some(mark) => Err(Error::new_spanned(
+            mark,
+            "`#[on_exit]` goes on a function: an associated function without receiver",
+        )),
+        None => Ok(()),
+    }
 }
 
-/// The first `Self` token in `tokens`, however deeply nested.
-fn find_self_token(tokens: TokenStream) -> Option<Span> {
-    tokens.into_iter().find_map(|token| match token {
-        TokenTree::Ident(ident) if ident == "Self" => Some(ident.span()),
-        TokenTree::Group(group) => find_self_token(group.stream()),
-        _ => None,
-    })
+/// A marked `impl` block in which no function is marked: if a function has an
+/// attribute that may be `#[on_exit]` under another name, say so there.
+pub fn no_marked_function(block: &ImplBlock) -> Error {
+    let alias = block
+        .members
+        .iter()
+        .filter(|member| member.sig.is_some())
+        .find_map(|member| {
+            member.attrs.iter().find(|attr| {
+                attr.path()
+                    .get_ident()
+                    .is_some_and(|ident| !is_compiler_attribute(ident))
+            })
+        });
+    match alias {
+        Some(alias) => Error::new_spanned(
+            alias,
+            "inside an `impl` block marked `#[on_exit]`, handlers are marked `#[on_exit]` (or `#[path::on_exit]`): the block cannot tell an alias from another attribute, so write `#[on_exit]` here",
+        ),
+        None => Error::new_spanned(
+            &block.self_ty,
+            "this `impl` block has no function marked `#[on_exit]`",
+        ),
+    }
+}
+
+/// The compiler's own attributes on functions, which are no alias of `on_exit`.
+pub fn is_compiler_attribute(ident: &Ident) -> bool {
+    [
+        "allow",
+        "warn",
+        "deny",
+        "forbid",
+        "expect",
+        "deprecated",
+        "must_use",
+        "doc",
+        "inline",
+        "cold",
+        "no_mangle",
+        "export_name",
+        "link_section",
+        "used",
+        "track_caller",
+        "target_feature",
+        "cfg",
+        "cfg_attr",
+        "instruction_set",
+        "optimize",
+        "coverage",
+        "unsafe",
+        "link_name",
+    ]
+    .iter()
+    .any(|name| ident == name)
 }

@@ -15,10 +15,14 @@ use crate::{exit, report, threads};
 
 static INSTALL: Once = Once::new();
 
-#[ctor::ctor(unsafe)]
-fn install_before_main() {
-    threads::mark_main();
-    ensure_installed();
+// ctor's declarative form: its attribute form would build two more crates, a proc
+// macro among them, for every user.
+ctor::declarative::ctor! {
+    #[ctor(unsafe)]
+    fn install_before_main() {
+        threads::mark_main();
+        ensure_installed();
+    }
 }
 
 /// Installs the exit hook and the fork hooks, once; a caller that finds them being

@@ -691,7 +691,7 @@ pub fn adopt_inherited() -> usize {
 pub mod __private {
     pub use crate::__atexit_keep_linked_v0_1 as keep_linked;
     pub use crate::install::link_exit_hook;
-    pub use crate::order::OrderKey;
+    pub use crate::order::{OrderKey, Source};
     #[cfg(feature = "tokio")]
     pub use crate::payload::BoxFuture;
     pub use crate::statics::{

@@ -44,25 +44,45 @@ impl PartialOrd for Rank {
 
 /// A static handler's declaration position, packed into one integer so that sorting
 /// compares integers: priority, then a hash of the crate's name and file path, then
-/// line, then column. Built only by the macro, at compile time.
+/// line, column, and the order in which the compiler expanded the attributes (which
+/// tells apart handlers that one `macro_rules!` call declares: they share its line
+/// and column). Built only by the macro, at compile time.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct OrderKey(u128);
 
+/// Where a static handler is declared, as the macro sees it. Built only by the macro.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    /// `module_path!()`: its first segment is the crate's name.
+    pub module_path: &'a str,
+    /// `file!()`.
+    pub file: &'a str,
+    /// `CARGO_MANIFEST_DIR`, the package's directory.
+    pub manifest_dir: Option<&'a str>,
+    /// `OUT_DIR`, where a build script writes the files it generates.
+    pub out_dir: Option<&'a str>,
+    /// The compiler's working directory, which a relative `file!()` is relative to.
+    pub working_dir: &'a str,
+}
+
+/// Line, column and expansion sequence share 64 bits; beyond their widths they
+/// saturate, and the next field still orders what they leave tied.
+const LINE_BITS: u32 = 24;
+const COLUMN_BITS: u32 = 20;
+const SEQUENCE_BITS: u32 = 20;
+
 impl OrderKey {
     #[doc(hidden)]
-    pub const fn new(
-        priority: i32,
-        module_path: &str,
-        manifest_dir: Option<&str>,
-        file: &str,
-        line: u32,
-        column: u32,
-    ) -> Self {
+    pub const fn new(priority: i32, source: Source, line: u32, column: u32, sequence: u32) -> Self {
         // Flipping the sign bit orders i32s as u32s.
         let priority = (priority as u32 ^ (1 << 31)) as u128;
-        let source = source_hash(module_path, package_relative(file, manifest_dir)) as u128;
-        OrderKey(priority << 96 | source << 64 | (line as u128) << 32 | column as u128)
+        let source = source_hash(source) as u128;
+        let position = (saturate(line, LINE_BITS) as u128) << (COLUMN_BITS + SEQUENCE_BITS)
+            | (saturate(column, COLUMN_BITS) as u128) << SEQUENCE_BITS
+            | saturate(sequence, SEQUENCE_BITS) as u128;
+        OrderKey(priority << 96 | source << 64 | position)
     }
 
     pub(crate) fn priority(&self) -> i32 {
@@ -70,47 +90,100 @@ impl OrderKey {
     }
 
     pub(crate) fn line(&self) -> u32 {
-        (self.0 >> 32) as u32
+        ((self.0 >> (COLUMN_BITS + SEQUENCE_BITS)) as u32) & ((1 << LINE_BITS) - 1)
     }
 }
 
-/// `file!()` is absolute for a dependency from a registry or a git checkout; relative
-/// to its package, it is the same on every machine.
-const fn package_relative<'a>(file: &'a str, manifest_dir: Option<&str>) -> &'a str {
-    let Some(dir) = manifest_dir else {
-        return file;
+const fn saturate(value: u32, bits: u32) -> u32 {
+    let max = (1 << bits) - 1;
+    if value > max {
+        max
+    } else {
+        value
+    }
+}
+
+/// The file's path as it is wherever the build happens: relative to the package for
+/// a file of the package (whether `file!()` gave it absolute, for a dependency from a
+/// registry, or relative to the workspace, for a member), relative to `OUT_DIR` for a
+/// file a build script wrote. `true` for the latter.
+const fn portable_path<'a>(source: &Source<'a>) -> (bool, &'a str) {
+    let file = source.file;
+    if let Some(out_dir) = source.out_dir {
+        if let Some(relative) = strip_dir(file, out_dir.as_bytes()) {
+            return (true, relative);
+        }
+    }
+    let Some(manifest_dir) = source.manifest_dir else {
+        return (false, file);
     };
-    let (file_bytes, dir_bytes) = (file.as_bytes(), dir.as_bytes());
-    if file_bytes.len() <= dir_bytes.len() + 1 || file_bytes[dir_bytes.len()] != b'/' {
-        return file;
+    if let Some(relative) = strip_dir(file, manifest_dir.as_bytes()) {
+        return (false, relative);
+    }
+    // A relative `file!()` is relative to the working directory, the workspace's root:
+    // the package is `<working dir>/<member>`, and the file `<member>/<path>`.
+    let (manifest, working) = (manifest_dir.as_bytes(), source.working_dir.as_bytes());
+    if manifest.len() > working.len() + 1
+        && starts_with(manifest, working)
+        && is_separator(manifest[working.len()])
+    {
+        let (_, member) = manifest.split_at(working.len() + 1);
+        if let Some(relative) = strip_dir(file, member) {
+            return (false, relative);
+        }
+    }
+    (false, file)
+}
+
+/// `file` without `dir` and the separator after it, if it is in `dir`.
+const fn strip_dir<'a>(file: &'a str, dir: &[u8]) -> Option<&'a str> {
+    let bytes = file.as_bytes();
+    if bytes.len() <= dir.len() + 1 || !starts_with(bytes, dir) || !is_separator(bytes[dir.len()]) {
+        return None;
+    }
+    // The cut is after an ASCII separator, so the rest is valid UTF-8.
+    match std::str::from_utf8(bytes.split_at(dir.len() + 1).1) {
+        Ok(relative) => Some(relative),
+        Err(_) => None,
+    }
+}
+
+const fn starts_with(bytes: &[u8], prefix: &[u8]) -> bool {
+    if bytes.len() < prefix.len() {
+        return false;
     }
     let mut index = 0;
-    while index < dir_bytes.len() {
-        if file_bytes[index] != dir_bytes[index] {
-            return file;
+    while index < prefix.len() {
+        if bytes[index] != prefix[index] {
+            return false;
         }
         index += 1;
     }
-    // The cut is after an ASCII '/', so the rest is valid UTF-8.
-    match std::str::from_utf8(file_bytes.split_at(dir_bytes.len() + 1).1) {
-        Ok(relative) => relative,
-        Err(_) => file,
-    }
+    true
+}
+
+const fn is_separator(byte: u8) -> bool {
+    byte == b'/' || byte == b'\\'
 }
 
 /// FNV-1a over the crate name (the first segment of the module path), a separator and
-/// the file path: the same for every build of the same source. Two files whose hashes
-/// collided would only have their handlers interleaved by line, still deterministically.
-const fn source_hash(module_path: &str, file: &str) -> u32 {
+/// the portable file path: the same for every build of the same source. Two files
+/// whose hashes collided would only have their handlers interleaved by line, still
+/// deterministically.
+const fn source_hash(source: Source) -> u32 {
     const PRIME: u32 = 0x0100_0193;
     let mut hash: u32 = 0x811c_9dc5;
-    let crate_name = module_path.as_bytes();
+    let crate_name = source.module_path.as_bytes();
     let mut index = 0;
     while index < crate_name.len() && crate_name[index] != b':' {
         hash = (hash ^ crate_name[index] as u32).wrapping_mul(PRIME);
         index += 1;
     }
     hash = (hash ^ 0xff).wrapping_mul(PRIME);
+    let (generated, file) = portable_path(&source);
+    if generated {
+        hash = (hash ^ 0xfe).wrapping_mul(PRIME);
+    }
     let file = file.as_bytes();
     let mut index = 0;
     while index < file.len() {
@@ -170,7 +243,7 @@ mod tests {
     fn extreme_priorities_order_as_integers() {
         assert!(declared(i32::MAX, 0) > dynamic(i32::MAX - 1, u64::MAX));
         assert!(declared(-1, 0) > dynamic(i32::MIN, u64::MAX));
-        let key = |priority| OrderKey::new(priority, "c", None, "f.rs", 1, 1);
+        let key = |priority| OrderKey::new(priority, source("c", None, "f.rs"), 1, 1, 0);
         assert!(key(i32::MIN) < key(-1) && key(-1) < key(0) && key(0) < key(i32::MAX));
         for priority in [i32::MIN, -1, 0, 1, i32::MAX] {
             assert_eq!(key(priority).priority(), priority);
@@ -179,19 +252,72 @@ mod tests {
 
     #[test]
     fn declaration_keys_follow_line_then_column_within_a_file() {
-        let key = |line, column| OrderKey::new(0, "c::m", None, "src/f.rs", line, column);
-        assert!(key(3, 9) < key(4, 1));
-        assert!(key(4, 1) < key(4, 2));
-        assert_eq!(key(4, 2).line(), 4);
+        let key = |line, column, sequence| {
+            OrderKey::new(0, source("c::m", None, "src/f.rs"), line, column, sequence)
+        };
+        assert!(key(3, 9, 5) < key(4, 1, 0));
+        assert!(key(4, 1, 5) < key(4, 2, 0));
+        assert!(key(4, 2, 0) < key(4, 2, 1), "one macro call's handlers");
+        assert_eq!(key(4, 2, 1).line(), 4);
+        assert_eq!(key(u32::MAX, u32::MAX, 7).line(), (1 << LINE_BITS) - 1);
+        assert!(key(u32::MAX, u32::MAX, 7) < key(u32::MAX, u32::MAX, 8));
+    }
+
+    fn source<'a>(
+        module_path: &'a str,
+        manifest_dir: Option<&'a str>,
+        file: &'a str,
+    ) -> Source<'a> {
+        Source {
+            module_path,
+            file,
+            manifest_dir,
+            out_dir: None,
+            working_dir: "/elsewhere",
+        }
+    }
+
+    fn key(source: Source) -> OrderKey {
+        OrderKey::new(0, source, 1, 1, 0)
     }
 
     #[test]
     fn file_paths_are_hashed_relative_to_their_package() {
-        let absolute = OrderKey::new(0, "c", Some("/home/me/c"), "/home/me/c/src/f.rs", 1, 1);
-        let elsewhere = OrderKey::new(0, "c", Some("/build/c"), "/build/c/src/f.rs", 1, 1);
-        let relative = OrderKey::new(0, "c", Some("/build/c"), "src/f.rs", 1, 1);
+        let absolute = key(source("c", Some("/home/me/c"), "/home/me/c/src/f.rs"));
+        let elsewhere = key(source("c", Some("/build/c"), "/build/c/src/f.rs"));
+        let relative = key(source("c", Some("/build/c"), "src/f.rs"));
         assert_eq!(absolute, elsewhere);
         assert_eq!(absolute, relative);
-        assert_ne!(absolute, OrderKey::new(0, "d", None, "src/f.rs", 1, 1));
+        assert_ne!(absolute, key(source("d", None, "src/f.rs")));
+    }
+
+    #[test]
+    fn a_workspace_member_hashes_as_the_same_package_built_alone() {
+        let alone = key(source("c", Some("/build/c"), "src/f.rs"));
+        let member = key(Source {
+            working_dir: "/work/space",
+            ..source("c", Some("/work/space/crates/c"), "crates/c/src/f.rs")
+        });
+        assert_eq!(member, alone);
+    }
+
+    #[test]
+    fn generated_files_hash_the_same_wherever_the_target_directory_is() {
+        let generated = |target: &'static str, file: &'static str| {
+            key(Source {
+                out_dir: Some(target),
+                ..source("c", Some("/build/c"), file)
+            })
+        };
+        let here = generated(
+            "/build/c/target/debug/build/c-1/out",
+            "/build/c/target/debug/build/c-1/out/h.rs",
+        );
+        let there = generated(
+            "/tmp/t/release/build/c-2/out",
+            "/tmp/t/release/build/c-2/out/h.rs",
+        );
+        assert_eq!(here, there);
+        assert_ne!(here, key(source("c", Some("/build/c"), "h.rs")));
     }
 }

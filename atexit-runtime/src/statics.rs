@@ -252,9 +252,69 @@ pub(crate) fn disable_function(path: &str) -> usize {
     owned_in_exit_order()
         .iter()
         .filter(|declared| {
-            declared.path() == path && declared.handler.leave_pending(State::Disabled)
+            declares(declared.path(), path) && declared.handler.leave_pending(State::Disabled)
         })
         .count()
+}
+
+/// Whether the handler declared at `declared` is the function at `path`. A function
+/// of a generic `impl` is one handler for every instance (its body moved into a
+/// nested function, which has no generics): `type_name` spells it `Gen<_>::f`, which
+/// `Gen<u8>::f` and `Gen<Vec<u8>>::f` both are.
+fn declares(declared: &str, path: &str) -> bool {
+    let (declared, path) = (declared.as_bytes(), path.as_bytes());
+    let (mut at_declared, mut at_path) = (0, 0);
+    while at_declared < declared.len() {
+        if declared[at_declared] == b'<' && is_any_instance(&declared[at_declared..]) {
+            let (Some(skip_declared), Some(skip_path)) = (
+                generic_arguments_len(&declared[at_declared..]),
+                path.get(at_path..).and_then(generic_arguments_len),
+            ) else {
+                return false;
+            };
+            at_declared += skip_declared;
+            at_path += skip_path;
+            continue;
+        }
+        if path.get(at_path) != Some(&declared[at_declared]) {
+            return false;
+        }
+        at_declared += 1;
+        at_path += 1;
+    }
+    at_path == path.len()
+}
+
+/// Whether `text` starts with generic arguments that are all `_`: `<_>`, `<_, _>`.
+fn is_any_instance(text: &[u8]) -> bool {
+    generic_arguments_len(text).is_some_and(|len| {
+        text[1..len - 1]
+            .iter()
+            .all(|&byte| matches!(byte, b'_' | b',' | b' '))
+    })
+}
+
+/// The length of the `<...>` that `text` starts with, nested brackets included.
+fn generic_arguments_len(text: &[u8]) -> Option<usize> {
+    if text.first() != Some(&b'<') {
+        return None;
+    }
+    let mut depth = 0usize;
+    for (index, &byte) in text.iter().enumerate() {
+        match byte {
+            b'<' => depth += 1,
+            // The arrow of a function type (`Gen<fn() -> u8>`) closes nothing.
+            b'>' if index > 0 && text[index - 1] == b'-' => {}
+            b'>' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(index + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Disables every pending static handler this process owns.
@@ -314,4 +374,26 @@ macro_rules! __atexit_keep_linked_v0_1 {
             static KEEP: extern "C" fn() = keep;
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::declares;
+
+    #[test]
+    fn a_generic_impl_handler_is_every_instance_of_its_function() {
+        assert!(declares("c::Gen<_>::stop", "c::Gen<u8>::stop"));
+        assert!(declares(
+            "c::Gen<_>::stop",
+            "c::Gen<alloc::vec::Vec<u8>>::stop"
+        ));
+        assert!(declares("c::Two<_, _>::stop", "c::Two<u8, i8>::stop"));
+        assert!(declares("c::Gen<_>::stop", "c::Gen<fn() -> u8>::stop"));
+        assert!(!declares("c::Gen<_>::stop", "c::Gen<u8>::start"));
+        assert!(!declares("c::Gen<_>::stop", "c::Other<u8>::stop"));
+        assert!(declares("c::stop", "c::stop"));
+        assert!(!declares("c::stop", "c::stop_all"));
+        assert!(declares("c::Fixed<u8>::stop", "c::Fixed<u8>::stop"));
+        assert!(!declares("c::Fixed<u8>::stop", "c::Fixed<i8>::stop"));
+    }
 }

@@ -6,9 +6,8 @@
 //! handlers run, but only those with destructors: these stay readable to the end.
 
 use std::cell::Cell;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-use crossbeam_utils::CachePadded;
 
 /// How many slots threads are spread over. Threads beyond this share slots, which
 /// costs only contention.
@@ -36,6 +35,25 @@ static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 /// contend when they count.
 static IN_FLIGHT: [CachePadded<AtomicUsize>; SLOTS] =
     [const { CachePadded::new(AtomicUsize::new(0)) }; SLOTS];
+
+/// A value alone in its cache line (and the next, which x86 prefetches in pairs), so
+/// that threads writing the values of different slots do not contend.
+#[repr(align(128))]
+pub(crate) struct CachePadded<T>(T);
+
+impl<T> CachePadded<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        CachePadded(value)
+    }
+}
+
+impl<T> Deref for CachePadded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
 
 /// The calling thread's slot, in `0..SLOTS`.
 #[inline]

@@ -11,6 +11,8 @@
 
 #![warn(missing_docs)]
 
+pub mod build_time;
+
 use std::io::{Cursor, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 

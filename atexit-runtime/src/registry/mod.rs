@@ -31,12 +31,10 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-use crossbeam_utils::CachePadded;
-
 use crate::info::HandlerInfo;
 use crate::order::{Rank, Registered};
 use crate::payload::Payload;
-use crate::threads::{self, SLOTS};
+use crate::threads::{self, CachePadded, SLOTS};
 
 #[cfg(unix)]
 pub(crate) use fork::{

@@ -1,0 +1,8 @@
+#[atexit::on_exit]
+fn goodbye() {
+    println!("goodbye");
+}
+
+fn main() {
+    println!("hello");
+}

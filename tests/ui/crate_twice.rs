@@ -1,0 +1,4 @@
+#[atexit::on_exit(crate = atexit, crate = atexit)]
+fn flush() {}
+
+fn main() {}

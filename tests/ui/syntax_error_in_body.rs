@@ -1,0 +1,6 @@
+#[atexit::on_exit]
+fn flush() {
+    let x = ;
+}
+
+fn main() {}
