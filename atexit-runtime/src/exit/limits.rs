@@ -105,10 +105,17 @@ impl Limit {
     /// once the variable was read.
     #[inline]
     pub(super) fn is_set(&self) -> bool {
+        self.in_force().is_some()
+    }
+
+    /// The limit in force, as [`duration`](Self::duration), in one load once the
+    /// variable was read.
+    #[inline]
+    pub(super) fn in_force(&self) -> Option<Duration> {
         match self.setting.load(Ordering::Relaxed) {
-            OFF | UNSET => false,
-            FROM_ENV => self.duration().is_some(),
-            _ => true,
+            OFF | UNSET => None,
+            FROM_ENV => self.duration(),
+            nanos => Some(Duration::from_nanos(nanos)),
         }
     }
 

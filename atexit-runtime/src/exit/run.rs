@@ -108,8 +108,10 @@ pub(super) fn take_and_run(
     let plain = thread.is_some() && !trace && !watched_throughout;
     loop {
         if plain {
+            let first = next_declared;
             next_declared = run_declared_in_a_row(declared, next_declared);
-            watched = false;
+            // Those ran unwatched: the waiting thread must be asked again.
+            watched &= next_declared == first;
         }
         while declared
             .get(next_declared)
@@ -136,7 +138,8 @@ pub(super) fn take_and_run(
             run_here(mode, job, trace, executor);
             continue;
         };
-        let watch = watched_throughout || TIMEOUT.is_set();
+        let timeout = TIMEOUT.in_force();
+        let watch = watched_throughout || timeout.is_some();
         if watch && !watched {
             thread.ask_to_be_watched();
         }
@@ -152,7 +155,7 @@ pub(super) fn take_and_run(
         }
         let Job { subject, call } = job;
         if watched {
-            thread.publish_start(number, &subject, TIMEOUT.duration());
+            thread.publish_start(number, &subject, timeout);
         }
         {
             let _running = run_thread::running(&subject);
