@@ -131,7 +131,13 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
         None if panic::main_panicked() => ExitReason::Panic,
         None => ExitReason::ExitStatusUnknown,
     };
-    let ending_signal = after_stop::ending_signal(reason == ExitReason::Panic);
+    // A handler calling C's `exit` (`std::process::exit` in a signal's run) ends the
+    // run with its status; only the program's own exit after a stop dies by it.
+    let ending_signal = if threads::is_running_handlers() {
+        None
+    } else {
+        after_stop::ending_signal(reason == ExitReason::Panic)
+    };
     let reason = ending_signal.map_or(reason, ExitReason::Signal);
     if THREADLESS.load(Ordering::SeqCst) {
         run_threadless(reason);
