@@ -15,8 +15,10 @@
 //! - `pending`: the pending handlers of both kinds, in exit order;
 //! - `guard`: the [`Guard`] type;
 //! - `exit`: the exit run: who owns it and why, the `atexit::exit` code, each
-//!   handler's job and report, the time limits and their watchdog, panics, and how
-//!   an exit after a signal's stop request ends;
+//!   handler's job and report, the one thread a run executes its handlers on (fresh
+//!   thread-locals, the main thread's stack) and the thread waiting for it, which
+//!   watches the time limits, panics, and how an exit after a signal's stop request
+//!   ends;
 //! - `stop`: the graceful stop: the request, the waiters it wakes, the grace;
 //! - `signals`: `catch_signals`;
 //! - `fork`: what a forked child inherits, and `adopt_inherited`;
