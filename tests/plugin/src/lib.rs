@@ -24,6 +24,18 @@ pub extern "C" fn plugin_exit_when_unloaded() {
     });
 }
 
+/// Called by the host before `plugin_start`: a handler that runs the plugin's older
+/// handlers itself, with `run_exit_handlers`, while the plugin is unloaded.
+#[no_mangle]
+pub extern "C" fn plugin_run_nested_when_unloaded() {
+    atexit::register(|| println!("plugin: oldest dynamic handler ran"));
+    atexit::register(|| {
+        println!("plugin: running the rest with run_exit_handlers");
+        atexit::run_exit_handlers();
+        println!("plugin: run_exit_handlers returned");
+    });
+}
+
 /// Called by the host after loading the plugin.
 #[no_mangle]
 pub extern "C" fn plugin_start() {

@@ -4,7 +4,9 @@
 //! even a panic (with `panic`, the host panics after the unload), and even when the
 //! plugin set a handler timeout (with `watched`), which elsewhere starts a thread,
 //! and even when a handler of the plugin calls `atexit::exit` (with `exit`: the
-//! process then ends with the plugin's code, without the host's handlers).
+//! process then ends with the plugin's code, without the host's handlers), and even
+//! when a handler of the plugin runs the plugin's other handlers itself with
+//! `run_exit_handlers` (with `nested`).
 //!
 //! Loading is `dlopen`/`dlclose` on Unix and `LoadLibraryW`/`FreeLibrary` on Windows.
 
@@ -12,7 +14,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .expect("usage: plugin_host PATH [watched|panic|exit]");
+        .expect("usage: plugin_host PATH [watched|panic|exit|nested]");
     let mode = args.next().unwrap_or_default();
     atexit::register(|| println!("host: handler ran"));
     let library = library::Library::open(&path);
@@ -24,6 +26,7 @@ fn main() {
             atexit::set_handler_timeout(Some(std::time::Duration::from_secs(5)));
             library.call(c"plugin_exit_when_unloaded");
         }
+        "nested" => library.call(c"plugin_run_nested_when_unloaded"),
         _ => {}
     }
     library.call(c"plugin_start");
