@@ -62,11 +62,18 @@
 //!
 //! They run when `main` returns, on [`std::process::exit`] (and [`exit`]), and when
 //! `main` panics (the status stays 101). With [`catch_signals`], also on SIGINT,
-//! SIGTERM, SIGHUP and SIGQUIT. A handler asks why with [`exit_reason`].
+//! SIGTERM, SIGHUP and SIGQUIT: at once, or, with a [stop grace](set_stop_grace),
+//! once the program has stopped by itself (see [Graceful stop](#graceful-stop)). A
+//! handler asks why with [`exit_reason`].
+//!
+//! Handlers run on a thread of the runtime's, one for the whole run, made with the
+//! main thread's stack, while the thread that began the exit waits: its
+//! thread-locals are gone on glibc by then, and handlers need live ones to log
+//! through `tracing`, use `rand::thread_rng()` or enter a tokio runtime.
 //!
 //! With `panic = "abort"`, a panic in `main` or in any thread prints its message,
-//! runs the pending handlers on the panicking thread (within 10 seconds, unless
-//! [`set_exit_deadline`] says otherwise), then aborts the process. A handler that
+//! runs the pending handlers (within 10 seconds, unless [`set_exit_deadline`] sets a
+//! deadline of its own), then aborts the process. A handler that
 //! panics there is reported and the others run; [`exit`] in a handler still runs the
 //! others and exits with its code, without dropping the handler's locals. A program
 //! that sets its own panic hook calls [`on_panic`] from it.
@@ -76,6 +83,43 @@
 //!
 //! They do not run on [`std::process::abort`], `libc::_exit`, SIGKILL, an uncaught
 //! signal, or a crash (a segmentation fault, a stack overflow): nothing runs then.
+//!
+//! # Graceful stop
+//!
+//! A service stops in three steps: a signal asks it to stop, it stops taking work
+//! and finishes what is in flight, and then the final cleanup runs. With
+//! [`catch_signals`] and a [grace](set_stop_grace), the first signal only requests
+//! the stop: [`stopping`] (a future that needs no particular runtime) completes,
+//! [`wait_for_stop`] returns, and the exit handlers run once the program ends by
+//! itself, or when the grace passes, or at a second signal. The process still dies
+//! by the signal. [`request_stop`] asks for the same stop from inside the program,
+//! without any exit.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! #[atexit::on_exit]
+//! fn close_the_pool() {
+//!     println!("runs after main returned");
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() {
+//!     atexit::catch_signals().unwrap();
+//!     atexit::set_stop_grace(Some(Duration::from_secs(20)));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//!     loop {
+//!         tokio::select! {
+//!             _ = atexit::stopping() => break, // SIGTERM: stop accepting
+//!             accepted = listener.accept() => {
+//!                 let (socket, _) = accepted.unwrap();
+//!                 tokio::spawn(async move { drop(socket) });
+//!             }
+//!         }
+//!     }
+//!     // finish the requests in flight, then return: the handlers run
+//! }
+//! ```
 //!
 //! # Async handlers
 //!
@@ -97,19 +141,23 @@
 //!
 //! # Caveats
 //!
-//! - **Never call [`std::process::exit`] in a handler**: every remaining handler is
-//!   lost. On Linux std (since 1.81) aborts the process when the exit began in std,
-//!   on Windows it ends the process at once, and elsewhere it calls the C library's
-//!   `exit` a second time, which C leaves undefined. Call [`atexit::exit`](exit),
-//!   which is safe on any thread during the exit run: it records the code and
-//!   unwinds the calling thread.
-//! - **Thread-locals are gone.** On glibc the exiting thread's thread-locals that
-//!   have destructors are destroyed before exit handlers run, so a handler must not
-//!   rely on them (`thread_local!` values, or anything that caches state in one).
-//!   Keep what a handler needs in the closure or in a `static`.
+//! - **Never call [`std::process::exit`] in a handler**: when the exit began in std,
+//!   std lets only the thread that began it exit, so on Linux the handler's thread
+//!   stops for good and the run waits for it as for a hung handler (until the
+//!   handler timeout or the deadline), and on Windows the process ends at once. Call
+//!   [`atexit::exit`](exit), which is safe on any thread during the exit run: it
+//!   records the code and unwinds the calling thread.
+//! - **Thread-locals**: handlers run on the run's own thread, whose thread-locals
+//!   are fresh, so `tracing`, `thread_local!` and tokio's context work there. They
+//!   are that thread's, not `main`'s: a handler cannot read a value `main` left in a
+//!   thread-local (on glibc those are destroyed before exit handlers run). Where no
+//!   thread may start (a library being unloaded, Windows after `ExitProcess`) or
+//!   none can (the thread limit is reached: one line on stderr says so), handlers
+//!   run on the exiting thread, where thread-locals with destructors may be gone.
 //! - **Your own signal handling**: [`catch_signals`] ends the process by the signal
-//!   once the handlers ran; a program that waits for SIGTERM itself should not call
-//!   it, and return from `main` or call [`exit`] from its own shutdown path instead.
+//!   once the handlers ran. A program that waits for SIGTERM to shut down calls it
+//!   with a [grace](set_stop_grace) and waits on [`stopping`] instead of the signal:
+//!   its shutdown path runs first, then the handlers.
 //! - **A crate nothing refers to is not linked**, and its `#[on_exit]` functions with
 //!   it. If a binary depends on a crate only for its handlers, write
 //!   `use that_crate as _;`.
@@ -201,8 +249,10 @@ pub use atexit_macros::on_exit;
 
 pub use atexit_runtime::{
     adopt_inherited, clear, exit, exit_reason, guard, handlers, is_exiting, on_panic, pending,
-    register, register_with, run_exit_handlers, set_exit_deadline, set_handler_timeout, unregister,
-    unregister_fn, ExitReason, Guard, Handle, HandlerInfo, HandlerTable,
+    register, register_with, request_stop, run_exit_handlers, set_exit_deadline,
+    set_handler_timeout, set_stop_grace, stop_request, stop_requested, stopping, unregister,
+    unregister_fn, wait_for_stop, wait_for_stop_timeout, ExitReason, Guard, Handle, HandlerInfo,
+    HandlerTable, StopRequest, Stopping,
 };
 
 #[cfg(feature = "signals")]

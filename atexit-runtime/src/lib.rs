@@ -15,7 +15,9 @@
 //! - `pending`: the pending handlers of both kinds, in exit order;
 //! - `guard`: the [`Guard`] type;
 //! - `exit`: the exit run: who owns it and why, the `atexit::exit` code, each
-//!   handler's job and report, the time limits and their watchdog, panics;
+//!   handler's job and report, the time limits and their watchdog, panics, and how
+//!   an exit after a signal's stop request ends;
+//! - `stop`: the graceful stop: the request, the waiters it wakes, the grace;
 //! - `signals`: `catch_signals`;
 //! - `fork`: what a forked child inherits, and `adopt_inherited`;
 //! - `install`: the libc `atexit` and `fork` hooks, installed before `main`.
@@ -40,6 +42,7 @@ mod report;
 #[cfg(feature = "signals")]
 mod signals;
 mod statics;
+mod stop;
 mod threads;
 
 use std::any::{Any, TypeId};
@@ -50,6 +53,7 @@ pub use exit::ExitReason;
 pub use guard::Guard;
 pub use info::{HandlerInfo, HandlerTable};
 pub use registry::Handle;
+pub use stop::{StopRequest, Stopping};
 
 use payload::Payload;
 
@@ -320,17 +324,26 @@ pub fn handlers() -> Vec<HandlerInfo> {
 /// helper thread that a handler joins ends and the handler's `join` returns `Err`,
 /// the remaining handlers still run, and the process then exits with `code`. If
 /// several calls are made, the last one wins, except that a handler the timeout
-/// abandoned no longer changes anything. `std::process::exit` inside a handler
-/// instead loses every remaining handler: on Linux std aborts the process when the
-/// exit began in std, Windows ends it at once, and elsewhere the C library's `exit`
-/// is called a second time, which C leaves undefined.
+/// abandoned no longer changes anything.
+///
+/// `std::process::exit` inside a handler does not do this, and what it does depends
+/// on where the exit began. When it began in std (`main` returned,
+/// `std::process::exit`, `atexit::exit`), std lets only the thread that began it
+/// exit: on Linux the handler's thread stops for good, and the rest of the run waits
+/// for it as for a hung handler, until the handler timeout or the deadline (without
+/// either, forever); on Windows the process ends at once. In a run started by a
+/// caught signal or by [`run_exit_handlers`], it is the process's first call to
+/// `exit`: the remaining handlers run, and the process exits with that code. On
+/// macOS the C library's `exit` is called a second time, which C leaves undefined.
 ///
 /// With `panic = "abort"` nothing unwinds: the calling handler ends without its
 /// locals being dropped and the run goes on, and another thread calling it during the
 /// run stops for good, so that a handler joining that thread waits until the handler
 /// timeout or the exit deadline abandons it. In a run started by a signal caught with
 /// [`catch_signals`], or by a panic, the process ends that way whatever code a
-/// handler asks for.
+/// handler asks for. After a signal's [graceful stop](set_stop_grace), when the
+/// program ended by itself, this is how it chooses its status: the process exits
+/// with `code` rather than dying by the signal.
 ///
 /// ```no_run
 /// atexit::register(|| {
@@ -363,6 +376,18 @@ pub fn is_exiting() -> bool {
 /// `exit`; other C libraries do not tell it, and the reason is then
 /// [`ExitReason::ExitStatusUnknown`].
 ///
+/// The reason is the process's, not the calling thread's: while one thread runs
+/// [`run_exit_handlers`], every thread sees `Some(Explicit)`. A shared library's copy
+/// of the runtime reports `ExitStatusUnknown` while the library is unloaded, though
+/// the process goes on. A child forked inside a handler sees its parent's reason (it
+/// goes on with that run); one forked by any other thread starts with `None`.
+///
+/// A panic in `main` is [`ExitReason::Panic`] when the panic hook saw it: `main`
+/// ending by [`std::panic::resume_unwind`] (say, with tokio's
+/// `JoinError::into_panic`) skips the hook, and the reason is then `Exit(101)`. The
+/// other way round, a program that caught a panic of the main thread and then calls
+/// `exit(101)` gets `Panic`.
+///
 /// ```
 /// use atexit::ExitReason;
 ///
@@ -379,20 +404,28 @@ pub fn exit_reason() -> Option<ExitReason> {
 /// number of milliseconds). `None` or a zero duration means no deadline, the default.
 ///
 /// The deadline counts from the start of the exit run (`main` returned, `exit` was
-/// called, a caught signal, a panic). When it passes, the running handler is
-/// abandoned, every handler that has not run is reported on stderr as skipped, and
-/// the process ends at once with the status it was exiting with: C's buffered
-/// output is flushed, nothing else runs, and a run started by a signal dies by that
-/// signal. Where the C library does not tell the status (not glibc), the runtime
-/// returns to it instead, and it ends the process with that status after the exit
-/// handlers of other libraries. Each handler is still limited by the [handler
-/// timeout](set_handler_timeout). It does not apply to [`run_exit_handlers`].
+/// called, a caught signal, a panic), and is read then: a call made during a run
+/// applies to the next run, not to the one in progress. When it passes, the running
+/// handler is abandoned, every handler that has not run is reported on stderr as
+/// skipped (none of its code runs, its closure's destructor included), and the
+/// process ends at once with the status it was exiting with: C's buffered output is
+/// flushed if that takes less than 100 ms (an abandoned handler may hold a stream's
+/// lock, or write to a pipe nobody reads: what such a stream buffered is lost),
+/// nothing else runs, and a run started by a signal dies by that signal. Where the C
+/// library does not tell the status (not glibc), the runtime returns to it instead,
+/// and it ends the process with that status after the exit handlers of other
+/// libraries. Each handler is still limited by the [handler
+/// timeout](set_handler_timeout). It does not apply to [`run_exit_handlers`]. A
+/// thread that registers handlers without pause during the run keeps it going until
+/// the deadline (every handler registered during the run runs).
 ///
 /// Supervisors kill a process that does not stop in time (systemd after
 /// `TimeoutStopSec`, Kubernetes after `terminationGracePeriodSeconds`, Docker after
 /// 10 s): a deadline below theirs leaves a report of what was skipped rather than
-/// nothing. After a panic with `panic = "abort"`, a run with no deadline set gets 10
-/// seconds: a lock the panic left held must not turn the crash into a hang.
+/// nothing. After a panic with `panic = "abort"` the run is bounded by 10 seconds
+/// unless the program set a deadline of its own: a lock the panic left held must not
+/// turn the crash into a hang, so `None`, zero and an empty `ATEXIT_DEADLINE_MS` do
+/// not remove that bound; a positive deadline replaces it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -428,8 +461,10 @@ pub fn on_panic(info: &std::panic::PanicHookInfo<'_>) {
 /// A handler that overruns is abandoned: its name and location go to stderr, the
 /// remaining handlers run, and the process exits with the status it was exiting with.
 /// [`set_exit_deadline`] bounds the whole exit instead.
-/// With a timeout, handlers run on a worker thread that the exiting thread watches;
-/// without one (the default) they run on the exiting thread and nothing watches them.
+/// Handlers run on the exit run's own thread; with a timeout, the thread that began
+/// the exit watches it, sampling which handler runs, so a handler is abandoned once
+/// it has run for the timeout and at most a sixteenth of it more (a watched handler
+/// costs one atomic compare-and-swap). Without one (the default) nothing watches them.
 /// Each handler takes the timeout in force when it starts, so a call made during a
 /// run applies to the handlers that start after it.
 ///
@@ -445,35 +480,189 @@ pub fn set_handler_timeout(timeout: Option<Duration>) {
     exit::set_timeout(timeout);
 }
 
-/// Runs the exit handlers when SIGINT, SIGTERM, SIGHUP or SIGQUIT arrives, then dies
-/// by that same signal, so a parent or shell sees the true cause (130 after Ctrl-C
-/// in a shell, 143 after SIGTERM).
+/// Makes SIGINT, SIGTERM, SIGHUP and SIGQUIT ask the program to stop, then run the
+/// exit handlers, then end the process by that same signal, so a parent or shell
+/// sees the true cause (130 after Ctrl-C in a shell, 143 after SIGTERM).
 ///
-/// The handlers run on a thread of their own, never inside a signal handler; the
-/// rest of the program keeps running meanwhile. A second signal while they run ends
-/// the process at once, and so does a caught signal that arrives while the process
-/// is already running its handlers on its way out (after `main` returned, say), as it
-/// would without `catch_signals`: Ctrl-C stops a shutdown that hangs. Calling this
-/// again does nothing, except in a forked child, whose signals take their default
-/// action until it calls this itself.
+/// The first signal requests the stop: [`stopping`] futures complete and
+/// [`wait_for_stop`] returns, with [`stop_request`] telling the signal. With no
+/// [stop grace](set_stop_grace) (the default), the handlers then run at once, on a
+/// thread of their own, never inside a signal handler, while the rest of the program
+/// keeps running; the process then dies by the signal. With a grace, nothing else
+/// happens until the program ends by itself (its handlers run as in any exit, and
+/// the process still dies by the signal, unless it called [`exit`] or panicked), the
+/// grace passes, or a second signal comes (the handlers run then, as with no grace).
+///
+/// A signal while the handlers run ends the process at once, and so does a caught
+/// signal that arrives while the process is already running its handlers on its way
+/// out (after `main` returned, say), as it would without `catch_signals`: Ctrl-C
+/// stops a shutdown that hangs, and three Ctrl-C always end a program. A copy of the
+/// signal before it, within about 100 ms, counts as the same signal: `timeout`
+/// sends its signal to the process and then to its process group, and a person
+/// takes longer to press Ctrl-C twice. Calling this again does nothing, except in a
+/// forked child, whose signals take their default action until it calls this itself.
 ///
 /// A signal that is ignored when this is first called stays ignored, as Unix
 /// programs do (`nohup` ignores SIGHUP; a shell starts background jobs with SIGINT and
 /// SIGQUIT ignored).
 ///
-/// The process dies by the signal once the handlers ran, so a program that also
-/// waits for one of these signals itself (through `signal-hook` or `tokio::signal`)
-/// never reaches its own shutdown path. Such a program should not call this: its
-/// shutdown path returns from `main` or calls [`exit`], and the handlers run then.
+/// A program that waits for these signals to shut down calls this, sets a grace,
+/// and waits on [`stopping`] (or [`wait_for_stop`]) rather than on the signals
+/// themselves (through `signal-hook` or `tokio::signal`): the handlers then run once
+/// its shutdown path is done, whichever way it ends.
 ///
 /// ```
+/// use std::time::Duration;
+///
 /// atexit::catch_signals().expect("signal handlers installed");
+/// atexit::set_stop_grace(Some(Duration::from_secs(20)));
 /// ```
 #[cfg(feature = "signals")]
 #[cfg_attr(docsrs, doc(cfg(feature = "signals")))]
 pub fn catch_signals() -> std::io::Result<()> {
     install::ensure_installed();
     signals::catch_signals()
+}
+
+/// Sets how long a signal caught by [`catch_signals`] waits for the program to stop
+/// by itself before the exit handlers run, overriding `ATEXIT_GRACE_MS` (a whole
+/// number of milliseconds). `None` or a zero duration means no grace, the default:
+/// the handlers run as soon as the signal comes.
+///
+/// With a grace, the first signal only [requests the stop](stop_request). Then,
+/// whichever comes first:
+/// - the program ends by itself: the handlers run as in any exit, and the process
+///   then dies by the signal, with [`exit_reason`] `Signal(n)`, if it returned from
+///   `main` or called [`std::process::exit`] (whatever status it passed). A program
+///   that wants another status calls [`exit`]`(code)`: the process exits with that,
+///   and from then on the reason is `Exit(code)`. A panic stays a panic;
+/// - the grace passes: the handlers run at once, on a thread of the runtime's, while
+///   the program's threads still run, and the process dies by the signal;
+/// - a second signal comes: as if the grace had passed, now. The reason and the
+///   signal the process dies by stay those of the first.
+///
+/// The [exit deadline](set_exit_deadline) counts from the start of the handler run,
+/// not from the signal: grace and deadline add up, and together they must fit in
+/// what a supervisor allows (Kubernetes' `terminationGracePeriodSeconds`, 30 s by
+/// default). On Windows a closed console or a shutdown allows about 5 s in all: the
+/// grace is cut to half of that there, and the handlers get the rest.
+///
+/// `ATEXIT_GRACE_MS` is read once, at the latest when [`catch_signals`] is called; an
+/// empty value or `0` means none, and a value that is not a whole number of
+/// milliseconds is reported once on stderr and ignored. A forked child keeps the
+/// setting.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// atexit::catch_signals().expect("signal handlers installed");
+/// atexit::set_stop_grace(Some(Duration::from_secs(20)));
+/// # atexit::set_stop_grace(None);
+/// ```
+pub fn set_stop_grace(grace: Option<Duration>) {
+    stop::set_grace(grace);
+}
+
+/// Whether the program was asked to stop: by a signal caught with
+/// [`catch_signals`], or by [`request_stop`].
+///
+/// ```
+/// assert!(!atexit::stop_requested());
+/// atexit::request_stop();
+/// assert!(atexit::stop_requested());
+/// ```
+pub fn stop_requested() -> bool {
+    stop::STOP.request().is_some()
+}
+
+/// What asked the program to stop, if anything did. The first request stays: it
+/// never changes once set.
+///
+/// ```
+/// use atexit::StopRequest;
+///
+/// assert_eq!(atexit::stop_request(), None);
+/// atexit::request_stop();
+/// assert_eq!(atexit::stop_request(), Some(StopRequest::Program));
+/// ```
+pub fn stop_request() -> Option<StopRequest> {
+    stop::STOP.request()
+}
+
+/// A future that completes once the program is asked to stop, at once if it
+/// already was: the shutdown signal of a server.
+///
+/// It needs no feature and no particular runtime, so it works with `tokio::select!`
+/// and any executor, and as the shutdown future of a server: axum's
+/// `axum::serve(listener, app).with_graceful_shutdown(atexit::stopping())`, tonic's
+/// `serve_with_shutdown(address, atexit::stopping())`. Any number of them may be
+/// created, before or after the request. Set a [grace](set_stop_grace) so that the
+/// exit handlers run after the program has stopped, not while it drains.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let mut ticks = tokio::time::interval(std::time::Duration::from_millis(10));
+/// # atexit::request_stop();
+/// loop {
+///     tokio::select! {
+///         _ = atexit::stopping() => break,
+///         _ = ticks.tick() => println!("working"),
+///     }
+/// }
+/// println!("stopped: {:?}", atexit::stop_request());
+/// # }
+/// ```
+pub fn stopping() -> Stopping {
+    stop::STOP.stopping()
+}
+
+/// Blocks the calling thread until the program is asked to stop: for programs with
+/// threads and no async runtime.
+///
+/// ```
+/// let worker = std::thread::spawn(|| {
+///     atexit::wait_for_stop();
+///     println!("worker: finishing the last job");
+/// });
+/// atexit::request_stop();
+/// worker.join().unwrap();
+/// ```
+pub fn wait_for_stop() {
+    stop::STOP.wait(None);
+}
+
+/// Blocks the calling thread until the program is asked to stop or `timeout`
+/// passes. Returns `true` when a stop was requested (at once if it already was),
+/// `false` when the time ran out.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// while !atexit::wait_for_stop_timeout(Duration::from_millis(10)) {
+///     // one round of work between checks
+/// #   atexit::request_stop();
+/// }
+/// assert!(atexit::wait_for_stop_timeout(Duration::ZERO));
+/// ```
+pub fn wait_for_stop_timeout(timeout: Duration) -> bool {
+    stop::STOP.wait(Some(timeout))
+}
+
+/// The program asks itself to stop (an admin endpoint, a fatal error in one
+/// worker): every [`stopping`] future completes and every [`wait_for_stop`]
+/// returns, and [`stop_request`] is `Some(Program)`. Nothing else happens: no grace
+/// starts and the process does not exit. The first request wins: a signal caught
+/// later leaves [`stop_request`] as it is, but still starts the grace.
+///
+/// A forked child starts with no stop requested, whatever its parent did.
+///
+/// ```
+/// atexit::request_stop();
+/// assert_eq!(atexit::stop_request(), Some(atexit::StopRequest::Program));
+/// ```
+pub fn request_stop() {
+    stop::request(StopRequest::Program);
 }
 
 /// In a child made by `fork()`, takes over the handlers inherited from the parent,

@@ -24,6 +24,8 @@ thread_local! {
     static OWN_IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
     /// Set by the constructor that runs before `main`, on the main thread.
     static IS_MAIN: Cell<bool> = const { Cell::new(false) };
+    /// How many runs where no thread may start this thread is inside.
+    static NO_THREADS_DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Threads take slots in turn, so that two threads get different ones.
@@ -71,6 +73,36 @@ impl Drop for InFlight {
         OWN_IN_FLIGHT.with(|own| own.set(own.get() - 1));
         IN_FLIGHT[self.slot].fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// For the exit run's own thread: the run it executes is counted in flight by the
+/// thread waiting for it, and is this thread's as much, so that a run nested on this
+/// thread does not wait for it. The thread lives for one run.
+pub(crate) fn count_waiting_run_as_own() {
+    OWN_IN_FLIGHT.with(|own| own.set(own.get() + 1));
+}
+
+/// Marks this thread as running a run where no thread may start (a library being
+/// unloaded under the loader's lock), while it lives: a run nested in it, by
+/// `run_exit_handlers`, must not start one either.
+pub(crate) struct NoThreads(());
+
+impl NoThreads {
+    pub(crate) fn enter() -> Self {
+        NO_THREADS_DEPTH.with(|depth| depth.set(depth.get() + 1));
+        NoThreads(())
+    }
+}
+
+impl Drop for NoThreads {
+    fn drop(&mut self) {
+        NO_THREADS_DEPTH.with(|depth| depth.set(depth.get() - 1));
+    }
+}
+
+/// Whether the calling thread may start a thread: not inside a run where none may.
+pub(crate) fn may_start_threads() -> bool {
+    NO_THREADS_DEPTH.with(Cell::get) == 0
 }
 
 /// Handlers executing on other threads right now.
@@ -142,9 +174,54 @@ pub(crate) fn park_forever() -> ! {
 /// Called in a forked child: the parent's other threads, and what they were running,
 /// do not exist here. This thread's own handlers still count.
 pub(crate) fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
     for count in &IN_FLIGHT {
         count.store(0, Ordering::SeqCst);
     }
     let own = OWN_IN_FLIGHT.with(Cell::get);
     IN_FLIGHT[slot()].store(own, Ordering::SeqCst);
+}
+
+/// How many times this process's line was forked: bumped in each child, so that a
+/// thread can tell, with one load, that it now runs in a child.
+#[cfg(unix)]
+static FORK_GENERATION: AtomicUsize = AtomicUsize::new(0);
+
+/// See `FORK_GENERATION`; always 0 where there is no `fork`.
+#[inline]
+pub(crate) fn fork_generation() -> usize {
+    #[cfg(unix)]
+    return FORK_GENERATION.load(Ordering::Relaxed);
+    #[cfg(not(unix))]
+    0
+}
+
+/// The main thread's stack where nothing says otherwise: Linux's default limit.
+pub(crate) const DEFAULT_MAIN_STACK: usize = 8 << 20;
+
+/// The largest stack asked for a thread: a limit far above what any stack uses
+/// would only make the thread fail to start.
+const LARGEST_STACK: usize = 1 << 30;
+
+/// The stack the main thread gets: the soft `RLIMIT_STACK` where there is one and
+/// it is finite (up to 1 GiB), else 8 MiB. The exit run's thread gets at least
+/// this, so that a handler that works on the main thread works there too.
+pub(crate) fn main_thread_stack_size() -> usize {
+    const DEFAULT: usize = DEFAULT_MAIN_STACK;
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `getrlimit` writes the limit into the struct it is given, which
+        // lives for the call.
+        if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) } == 0
+            && limit.rlim_cur != libc::RLIM_INFINITY
+        {
+            return usize::try_from(limit.rlim_cur)
+                .map_or(LARGEST_STACK, |size| size.clamp(DEFAULT, LARGEST_STACK));
+        }
+    }
+    DEFAULT
 }

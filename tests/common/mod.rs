@@ -45,7 +45,10 @@ pub fn example(name: &str) -> PathBuf {
             .args(["build", "-q", "--workspace", "--examples"])
             .args(release.then_some("--release"))
             // The features this test was built with, so that no example is stale.
-            .args(cfg!(feature = "tokio").then_some("--features=atexit/tokio"))
+            .args(
+                cfg!(feature = "tokio")
+                    .then_some("--features=atexit/tokio,atexit-test-support/tokio"),
+            )
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo runs");

@@ -1,9 +1,8 @@
-//! Where async handlers run: a current-thread tokio runtime, made by a worker thread
-//! of the watchdog the first time one of its handlers is async, and kept until the
-//! worker ends with the run.
+//! Where async handlers run: a current-thread tokio runtime, made by the run's
+//! thread the first time one of its handlers is async, and kept until the run ends.
 //!
-//! A worker is a thread of the runtime's own, where no other tokio runtime is
-//! entered, and whose thread-locals (tokio's among them) are alive: the exiting
+//! The run's thread is a thread of the runtime's own, where no other tokio runtime
+//! is entered, and whose thread-locals (tokio's among them) are alive: the exiting
 //! thread's are destroyed on glibc before exit handlers run.
 
 #[cfg(feature = "tokio")]
@@ -13,35 +12,38 @@ use crate::payload::BoxFuture;
 pub(super) struct Executor {
     #[cfg(feature = "tokio")]
     runtime: Option<tokio::runtime::Runtime>,
-    /// Whether this thread may run async handlers: only workers may.
+    /// Whether this thread may run async handlers: only the run's own thread may.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    on_worker: bool,
+    on_run_thread: bool,
 }
 
 impl Executor {
-    /// The executor of a watchdog worker.
-    pub(super) fn on_worker() -> Self {
+    /// The executor of the run's own thread.
+    pub(super) fn on_run_thread() -> Self {
         Executor::new(true)
     }
 
-    /// The executor of a thread that is not a worker: it runs no async handler.
+    /// The executor of a thread that is not the run's own (one where no thread may
+    /// start): it runs no async handler.
     pub(super) fn elsewhere() -> Self {
         Executor::new(false)
     }
 
-    fn new(on_worker: bool) -> Self {
+    fn new(on_run_thread: bool) -> Self {
         Executor {
             #[cfg(feature = "tokio")]
             runtime: None,
-            on_worker,
+            on_run_thread,
         }
     }
 
     /// Runs `future` to completion; `Err` if no runtime could be made for it.
     #[cfg(feature = "tokio")]
     pub(super) fn block_on<T>(&mut self, future: BoxFuture<T>) -> Result<T, String> {
-        if !self.on_worker {
-            return Err("async handlers run on a worker thread, and none could be started".into());
+        if !self.on_run_thread {
+            return Err(
+                "async handlers run on the exit run's own thread, and none could be started".into(),
+            );
         }
         let runtime = match &mut self.runtime {
             Some(runtime) => runtime,
@@ -54,6 +56,12 @@ impl Executor {
             ),
         };
         Ok(runtime.block_on(future))
+    }
+
+    /// The run is over: the tasks its async handlers spawned and did not await are
+    /// dropped now.
+    pub(super) fn end_of_run(&mut self) {
+        self.after_panic();
     }
 
     /// A handler panicked out of the runtime: the next async handler gets a new one.

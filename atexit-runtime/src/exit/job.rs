@@ -56,12 +56,6 @@ impl Job {
             Call::Registered(payload) => payload.is_async(),
         }
     }
-
-    /// Runs a handler that is not async on this thread and reports how it ended.
-    pub(super) fn run(self, trace: bool) {
-        let Job { subject, call } = self;
-        call.run(&subject, trace, &mut Executor::elsewhere());
-    }
 }
 
 impl Call {
@@ -88,28 +82,8 @@ impl Call {
         if outcome.is_err() {
             executor.after_panic();
         }
-        let info = || match &traced {
-            Some(info) => info.clone(),
-            None => subject.info(),
-        };
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(message)) => {
-                report::line(format_args!("handler {} failed: {message}", info().label()));
-            }
-            Err(payload) if payload.is::<request::Unwinding>() => {
-                if let Some(info) = &traced {
-                    report::line(format_args!("{} called atexit::exit", info.label()));
-                }
-            }
-            Err(payload) => {
-                report::line(format_args!(
-                    "handler {} panicked: {}",
-                    info().label(),
-                    panic_message(&*payload)
-                ));
-                drop_panic_payload(payload);
-            }
+        if !matches!(outcome, Ok(Ok(()))) {
+            report_end(subject, traced.as_ref(), outcome);
         }
         if let (Some(info), Some(started)) = (&traced, started) {
             report::line(format_args!(
@@ -117,6 +91,49 @@ impl Call {
                 info.label(),
                 started.elapsed()
             ));
+        }
+    }
+}
+
+/// Runs a static handler that is not async, where nothing watches or traces the
+/// run: the common case, kept to a call and a check.
+#[inline]
+pub(super) fn run_declared(declared: &'static Declared, function: fn() -> Result<(), String>) {
+    let outcome = panic::catch_unwind(function);
+    if !matches!(outcome, Ok(Ok(()))) {
+        report_end(&Subject::Declared(declared), None, outcome);
+    }
+}
+
+/// Reports a handler that did not end well: failed, panicked, or (traced) called
+/// `atexit::exit`.
+#[cold]
+fn report_end(
+    subject: &Subject,
+    traced: Option<&HandlerInfo>,
+    outcome: std::thread::Result<Result<(), String>>,
+) {
+    let info = || match traced {
+        Some(info) => info.clone(),
+        None => subject.info(),
+    };
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(message)) => {
+            report::line(format_args!("handler {} failed: {message}", info().label()));
+        }
+        Err(payload) if payload.is::<request::Unwinding>() => {
+            if let Some(info) = traced {
+                report::line(format_args!("{} called atexit::exit", info.label()));
+            }
+        }
+        Err(payload) => {
+            report::line(format_args!(
+                "handler {} panicked: {}",
+                info().label(),
+                panic_message(&*payload)
+            ));
+            drop_panic_payload(payload);
         }
     }
 }

@@ -17,7 +17,7 @@ pub(super) static TIMEOUT: Limit = Limit::new("ATEXIT_TIMEOUT_MS");
 pub(super) static DEADLINE: Limit = Limit::new("ATEXIT_DEADLINE_MS");
 
 /// A duration the program may set, or leave to an environment variable.
-pub(super) struct Limit {
+pub(crate) struct Limit {
     /// Nanoseconds, or one of the markers below.
     setting: AtomicU64,
     variable: &'static str,
@@ -34,7 +34,7 @@ const LONGEST: u64 = u64::MAX - 3;
 
 /// What is in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Setting {
+pub(crate) enum Setting {
     Limit(Duration),
     /// The program or the variable turned it off.
     Off,
@@ -43,7 +43,7 @@ pub(super) enum Setting {
 }
 
 impl Setting {
-    pub(super) fn duration(self) -> Option<Duration> {
+    pub(crate) fn duration(self) -> Option<Duration> {
         match self {
             Setting::Limit(duration) => Some(duration),
             Setting::Off | Setting::Unset => None,
@@ -52,7 +52,7 @@ impl Setting {
 }
 
 impl Limit {
-    const fn new(variable: &'static str) -> Self {
+    pub(crate) const fn new(variable: &'static str) -> Self {
         Limit {
             setting: AtomicU64::new(FROM_ENV),
             variable,
@@ -60,24 +60,33 @@ impl Limit {
     }
 
     /// `None` or zero turns the limit off; the variable is not read afterwards.
-    pub(super) fn set(&self, limit: Option<Duration>) {
+    pub(crate) fn set(&self, limit: Option<Duration>) {
         self.setting.store(encode(limit), Ordering::SeqCst);
     }
 
     /// The setting in force. The variable is read once, so a bad value is reported
     /// once.
-    pub(super) fn get(&self) -> Setting {
+    pub(crate) fn get(&self) -> Setting {
         let mut setting = self.setting.load(Ordering::SeqCst);
         if setting == FROM_ENV {
-            let from_env = self.read_variable();
-            // The function may have been called meanwhile; it wins.
+            let (from_env, malformed) = self.read_variable();
+            // The function may have been called meanwhile, and wins; another thread
+            // may have read the variable too, and is the one to report it.
             setting = match self.setting.compare_exchange(
                 FROM_ENV,
                 from_env,
                 Ordering::SeqCst,
                 Ordering::SeqCst,
             ) {
-                Ok(_) => from_env,
+                Ok(_) => {
+                    if let Some(value) = malformed {
+                        report::line(format_args!(
+                            "ignoring {}={value:?}: not a whole number of milliseconds",
+                            self.variable
+                        ));
+                    }
+                    from_env
+                }
                 Err(set) => set,
             };
         }
@@ -88,7 +97,7 @@ impl Limit {
         }
     }
 
-    pub(super) fn duration(&self) -> Option<Duration> {
+    pub(crate) fn duration(&self) -> Option<Duration> {
         self.get().duration()
     }
 
@@ -103,25 +112,20 @@ impl Limit {
         }
     }
 
-    fn read_variable(&self) -> u64 {
+    /// The setting the variable asks for, and its value if that is malformed.
+    fn read_variable(&self) -> (u64, Option<std::ffi::OsString>) {
         let Some(value) = std::env::var_os(self.variable) else {
-            return UNSET;
+            return (UNSET, None);
         };
         if value.is_empty() {
-            return OFF;
+            return (OFF, None);
         }
         match value
             .to_str()
             .and_then(|text| text.trim().parse::<u64>().ok())
         {
-            Some(millis) => encode(Some(Duration::from_millis(millis))),
-            None => {
-                report::line(format_args!(
-                    "ignoring {}={value:?}: not a whole number of milliseconds",
-                    self.variable
-                ));
-                UNSET
-            }
+            Some(millis) => (encode(Some(Duration::from_millis(millis))), None),
+            None => (UNSET, Some(value)),
         }
     }
 

@@ -7,6 +7,7 @@
 //! calls `atexit::exit` leaves its code here; whoever ends the process applies the
 //! last one.
 
+mod after_stop;
 mod executor;
 mod job;
 mod limits;
@@ -14,6 +15,7 @@ mod panic;
 mod reason;
 mod request;
 mod run;
+mod run_thread;
 mod watchdog;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -23,12 +25,19 @@ use std::time::{Duration, Instant};
 use crate::report;
 use crate::threads;
 
+#[cfg(all(unix, feature = "signals"))]
+pub(crate) use after_stop::first_signal;
+#[cfg(feature = "signals")]
+pub(crate) use after_stop::{die_by, signal_arrived};
+pub(crate) use limits::Limit;
 pub(crate) use panic::{install_hook as install_panic_hook, on_panic};
 pub(crate) use reason::current as reason;
 pub use reason::ExitReason;
 
+use executor::Executor;
 use limits::{DEADLINE, TIMEOUT};
-use run::{Mode, RunEnd};
+use run::Mode;
+use watchdog::{RunEnd, Watchdog};
 
 /// Who runs the exit of the process.
 #[repr(u8)]
@@ -49,6 +58,13 @@ enum Owner {
 }
 
 static OWNER: AtomicU8 = AtomicU8::new(Owner::Nobody as u8);
+
+/// In a child forked while its parent was exiting, by a thread that was not running
+/// handlers, who owned the parent's exit: the child does not go on with that exit,
+/// but its copy of the parent's `std::process::exit` is under way, so std refuses
+/// another. `Nobody` everywhere else.
+#[cfg(unix)]
+static FORKED_FROM_AN_EXIT: AtomicU8 = AtomicU8::new(Owner::Nobody as u8);
 
 /// Set when this copy of the runtime lives in a shared object: its exit hook then
 /// runs while the library is unloaded, under the dynamic loader's lock, where a new
@@ -115,6 +131,8 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
         None if panic::main_panicked() => ExitReason::Panic,
         None => ExitReason::ExitStatusUnknown,
     };
+    let ending_signal = after_stop::ending_signal(reason == ExitReason::Panic);
+    let reason = ending_signal.map_or(reason, ExitReason::Signal);
     if THREADLESS.load(Ordering::SeqCst) {
         run_threadless(reason);
         if let Some(code) = request::take() {
@@ -127,8 +145,12 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
             end_from_threadless_run(code);
         }
     } else if run_to_the_end(reason, DEADLINE.duration()) == RunEnd::DeadlinePassed {
-        match request::take().or(status) {
-            Some(code) => end_now(code),
+        let requested = request::take();
+        if requested.is_none() {
+            after_stop::die_if(ending_signal);
+        }
+        match requested.or(status) {
+            Some(code) => end_at_deadline(code),
             // The C library did not tell the status, and knows it: it ends the process
             // with it once this returns, after the exit handlers of other libraries.
             None => return,
@@ -137,31 +159,37 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
     if let Some(code) = request::take() {
         exit_with_new_status(code);
     }
+    after_stop::die_if(ending_signal);
 }
 
-/// Runs the handlers on the signal thread, unless the process is already exiting
-/// (then that run is under way, and the signal ends it). The caller then dies by the
-/// signal either way.
+/// Runs the handlers on the calling thread (the signal thread, or the grace timer),
+/// unless the process is already exiting. Returns whether it ran them: the caller
+/// then dies by the signal; otherwise the run under way ends the process.
 #[cfg(all(unix, feature = "signals"))]
-pub(crate) fn for_signal(signal: i32) {
-    if claim(Owner::Signal) {
-        run_to_the_end(ExitReason::Signal(signal), DEADLINE.duration());
+pub(crate) fn for_signal(signal: i32) -> bool {
+    if !claim(Owner::Signal) {
+        return false;
     }
+    run_to_the_end(ExitReason::Signal(signal), DEADLINE.duration());
+    true
 }
 
 /// Windows calls this when a console event caught by `catch_signals` arrives, on a
-/// thread of its own; the caller then ends the process. For a closed window or a
-/// shutdown, Windows ends it itself about five seconds later: the run gets a
-/// deadline a little shorter unless the program set one.
+/// thread of its own; the caller then ends the process, if this ran the handlers
+/// (otherwise the run under way ends it). For a closed window or a shutdown, Windows
+/// ends it itself a few seconds later: the run gets the time left, `allowed`, as
+/// its deadline unless the program set one.
 #[cfg(all(windows, feature = "signals"))]
-pub(crate) fn for_console_event(signal: i32, closing: bool) {
-    if claim(Owner::Signal) {
-        let deadline = match DEADLINE.get() {
-            limits::Setting::Unset if closing => Some(Duration::from_millis(4500)),
-            setting => setting.duration(),
-        };
-        run_to_the_end(ExitReason::Signal(signal), deadline);
+pub(crate) fn for_console_event(signal: i32, allowed: Option<Duration>) -> bool {
+    if !claim(Owner::Signal) {
+        return false;
     }
+    let deadline = match DEADLINE.get() {
+        limits::Setting::Unset if allowed.is_some() => allowed,
+        setting => setting.duration(),
+    };
+    run_to_the_end(ExitReason::Signal(signal), deadline);
+    true
 }
 
 /// Windows: the process is going away (`ExitProcess`, after `std::process::exit`
@@ -189,11 +217,10 @@ fn run_after_panic() {
         // during the exit would.
         return;
     }
-    let deadline = match DEADLINE.get() {
-        limits::Setting::Unset => Some(limits::DEADLINE_AFTER_PANIC),
-        setting => setting.duration(),
-    };
-    run_to_the_end(ExitReason::Panic, deadline);
+    // A crash must never hang: only a deadline the program set replaces the bound;
+    // turning the deadline off does not remove it.
+    let deadline = DEADLINE.duration().unwrap_or(limits::DEADLINE_AFTER_PANIC);
+    run_to_the_end(ExitReason::Panic, Some(deadline));
 }
 
 /// `atexit::run_exit_handlers`.
@@ -201,7 +228,15 @@ pub(crate) fn run_explicitly() {
     let nested = threads::is_running_handlers();
     reason::explicit_run_begins();
     trace_start();
-    let end = run::run_pending(Mode::Explicit);
+    let end = if threads::may_start_threads() {
+        Watchdog::new(Mode::Explicit).pass()
+    } else {
+        // Inside a run where no thread may start (a library's handler, while the
+        // library is unloaded): this one starts none either.
+        let _in_flight = threads::InFlight::begin();
+        run::take_and_run(threadless_mode(), None, &mut Executor::elsewhere());
+        RunEnd::Completed
+    };
     reason::explicit_run_ends();
     if end == RunEnd::HandlerPanicked {
         report::line(format_args!(
@@ -222,27 +257,52 @@ pub(crate) fn run_explicitly() {
 /// `atexit::exit`.
 pub(crate) fn exit(code: i32) -> ! {
     if !threads::is_running_handlers() && !is_exiting() {
+        #[cfg(unix)]
+        exit_forked_from_an_exit(code);
         exit_process(code)
     }
-    let worker = watchdog::this_worker();
-    // A handler the watchdog gave up on no longer decides anything.
-    if !worker.is_some_and(|worker| worker.is_abandoned()) {
+    let thread = run_thread::this();
+    // A handler the watchdog gave up on no longer decides anything (but in a child
+    // it forked, where it is all there is).
+    if !thread.is_some_and(|thread| thread.is_abandoned() && !thread.in_forked_child()) {
         request::record(code);
         reason::exit_requested(code);
     }
     #[cfg(not(panic = "abort"))]
     std::panic::resume_unwind(Box::new(request::Unwinding));
     #[cfg(panic = "abort")]
-    match worker {
-        Some(worker) => worker.end_handler(false),
-        // A run with no worker (where no thread may start): the rest runs here, since
-        // nothing unwinds back to the run, and then the process ends.
+    match thread {
+        Some(thread) => watchdog::stop_in_handler(thread, false, || {}),
+        // A run on the thread that began it (where no thread may start): the rest
+        // runs here, since nothing unwinds back to the run, and then the process ends.
         None if threads::is_running_handlers() => {
-            let _ = run::run_pending(threadless_mode());
+            let _ = run::take_and_run(threadless_mode(), None, &mut Executor::elsewhere());
             end_from_threadless_run(request::take().unwrap_or(code))
         }
         None => threads::park_forever(),
     }
+}
+
+/// `atexit::exit` in a child forked while its parent was exiting, by a thread that
+/// was not running handlers: std's exit would wait forever for the parent's exiting
+/// thread, which does not exist here, so C's is called. Returns if this is no such
+/// child.
+#[cfg(unix)]
+fn exit_forked_from_an_exit(code: i32) {
+    let parent_owner = FORKED_FROM_AN_EXIT.load(Ordering::SeqCst);
+    if parent_owner == Owner::Nobody as u8 {
+        return;
+    }
+    // The parent was inside C's `exit`, which had taken the runtime's exit hook off
+    // its list: in this copy, the child's own handlers run here instead.
+    if parent_owner == Owner::ProcessExit as u8 && claim(Owner::ProcessExit) {
+        run_to_the_end(ExitReason::Exit(code), DEADLINE.duration());
+    }
+    let code = request::take().unwrap_or(code);
+    // SAFETY: this child runs no exit of its own but the one just above, finished:
+    // C's `exit` may be called (it runs the hook if the parent's exit had not begun
+    // in C, and the C library's other exit functions).
+    unsafe { libc::exit(code) }
 }
 
 /// Every pending handler on this thread, where no thread may start; nothing to
@@ -250,7 +310,9 @@ pub(crate) fn exit(code: i32) -> ! {
 fn run_threadless(reason: ExitReason) {
     reason::set(reason);
     trace_start();
-    if std::panic::catch_unwind(|| run::run_pending(threadless_mode())).is_err() {
+    let _in_flight = threads::InFlight::begin();
+    let run = || run::take_and_run(threadless_mode(), None, &mut Executor::elsewhere());
+    if std::panic::catch_unwind(run).is_err() {
         report::internal("the exit run itself panicked; handlers may have been skipped");
     }
 }
@@ -269,29 +331,44 @@ fn run_to_the_end(reason: ExitReason, deadline: Option<Duration>) -> RunEnd {
     reason::set(reason);
     trace_start();
     let deadline = deadline.and_then(|deadline| Instant::now().checked_add(deadline));
-    let run = || {
-        std::panic::catch_unwind(|| run::run_pending(Mode::Exit { deadline })).unwrap_or_else(
-            |_| {
-                report::internal("the exit run itself panicked; handlers may have been skipped");
-                RunEnd::Completed
-            },
-        )
-    };
-    let end = run();
-    if end == RunEnd::DeadlinePassed || !wait_for_handlers_elsewhere(deadline) {
+    let mut watchdog = Watchdog::new(Mode::Exit { deadline });
+    let end = pass_reporting_internal_panics(&mut watchdog);
+    // A handler's panic may have bounded the rest of the run: `watchdog.deadline()`.
+    if end == RunEnd::DeadlinePassed || !wait_for_handlers_elsewhere(watchdog.deadline()) {
         return end;
     }
     // They finished, and what they registered meanwhile runs too, in one more pass:
     // only one, since threads that keep registering would otherwise hold the exit.
-    let end = run();
+    let end = pass_reporting_internal_panics(&mut watchdog);
     if end != RunEnd::DeadlinePassed {
-        wait_for_handlers_elsewhere(deadline);
+        wait_for_handlers_elsewhere(watchdog.deadline());
     }
     end
 }
 
+fn pass_reporting_internal_panics(watchdog: &mut Watchdog) -> RunEnd {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| watchdog.pass())).unwrap_or_else(
+        |_| {
+            report::internal("the exit run itself panicked; handlers may have been skipped");
+            RunEnd::Completed
+        },
+    )
+}
+
+/// The status a child forked in a handler ends with, when it asked for none: the
+/// one its parent's run ends with, where it is known.
+fn status_of_forked_run() -> i32 {
+    match reason::current() {
+        Some(ExitReason::Exit(status)) => status,
+        Some(ExitReason::Panic) => 101,
+        Some(ExitReason::Signal(signal)) => 128 + signal,
+        _ => 0,
+    }
+}
+
 /// Ends the process with `code` the way C's `exit` does, which runs the exit hook.
 fn exit_process(code: i32) -> ! {
+    after_stop::exit_chosen();
     // Windows' `std::process::exit` calls `ExitProcess`, which skips the C runtime's
     // `atexit` table (where only a TLS or fiber-local callback would catch it; Wine
     // calls neither for another thread): the C runtime's `exit` runs that table,
@@ -336,6 +413,31 @@ fn end_now(code: i32) -> ! {
         libc::fflush(std::ptr::null_mut());
         libc::_exit(code)
     }
+}
+
+/// How long the end at the deadline waits for C streams to be flushed.
+const FLUSH_PATIENCE: Duration = Duration::from_millis(100);
+
+/// Ends the process with `code` once the deadline passed: nothing else runs, and
+/// C streams are flushed if that is done within `FLUSH_PATIENCE`. An abandoned
+/// handler may hold a stream's lock, or a stream may write to a pipe nobody reads:
+/// what such a stream buffered is then lost, rather than the process hung.
+pub(crate) fn end_at_deadline(code: i32) -> ! {
+    let (flushed, done) = std::sync::mpsc::channel();
+    let flushing = thread::Builder::new()
+        .name("atexit-flush".into())
+        .spawn(move || {
+            // SAFETY: `fflush(NULL)` flushes every C stream; it has no preconditions.
+            // It may wait for a stream's lock forever: nothing waits for it longer
+            // than the patience below.
+            unsafe { libc::fflush(std::ptr::null_mut()) };
+            let _ = flushed.send(());
+        });
+    if flushing.is_ok() {
+        let _ = done.recv_timeout(FLUSH_PATIENCE);
+    }
+    // SAFETY: `_exit` has no preconditions; after a deadline nothing else may run.
+    unsafe { libc::_exit(code) }
 }
 
 /// Ends the process with `code` from a run where no thread may start (a library
@@ -389,9 +491,16 @@ fn wait_for_handlers_elsewhere(deadline: Option<Instant>) -> bool {
 }
 
 #[cfg(unix)]
-/// Called in a forked child: the parent's exit, if it had begun, is not the child's.
+/// Called in a forked child, on the thread that forked. A handler that forks goes on
+/// with its run in the child, which sees the parent's exit as its own. Forked by any
+/// other thread, the child does not go on with the parent's exit.
 pub(crate) fn after_fork_in_child() {
+    if threads::is_running_handlers() {
+        return;
+    }
+    FORKED_FROM_AN_EXIT.store(OWNER.load(Ordering::SeqCst), Ordering::SeqCst);
     OWNER.store(Owner::Nobody as u8, Ordering::SeqCst);
     request::forget();
     reason::forget();
+    after_stop::forget();
 }

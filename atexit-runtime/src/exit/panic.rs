@@ -60,21 +60,28 @@ mod without_unwinding {
     use crate::threads;
 
     use super::super::job::panic_message;
-    use super::super::watchdog;
+    use super::super::{run_thread, watchdog};
 
     /// The process aborts once the hook returns. A panic in a handler reports it and
-    /// stops its worker, and the run goes on without it; a panic anywhere else runs
-    /// the exit handlers on the panicking thread first.
+    /// stops the run's thread, and the run goes on without it on another; a panic
+    /// anywhere else runs the exit handlers first.
     pub(super) fn after_panic(info: &PanicHookInfo<'_>) {
-        if let Some(worker) = watchdog::this_worker() {
-            if let Some(subject) = worker.subject() {
+        if let Some(subject) = run_thread::current_subject() {
+            let report = || {
                 report::line(format_args!(
                     "handler {} panicked: {}",
                     subject.info().label(),
                     panic_message(info.payload())
                 ));
+            };
+            match run_thread::this() {
+                Some(thread) => watchdog::stop_in_handler(thread, true, report),
+                // A run on the thread that began it: nothing can take the rest.
+                None => {
+                    report();
+                    return;
+                }
             }
-            worker.end_handler(true);
         }
         if threads::is_running_handlers() {
             report::internal("the exit run itself panicked; the process aborts");

@@ -32,7 +32,9 @@ pub enum ExitReason {
     /// `main` panicked (with `panic = "unwind"`: the status stays 101), or any thread
     /// panicked (with `panic = "abort"`: the process aborts after the handlers).
     Panic,
-    /// A signal caught by [`catch_signals`](crate::catch_signals): its number.
+    /// A signal caught by [`catch_signals`](crate::catch_signals): its number. Also
+    /// when the program ended by itself (returning from `main`, `std::process::exit`)
+    /// after the signal asked it to [stop](crate::set_stop_grace).
     Signal(i32),
     /// The program called [`run_exit_handlers`](crate::run_exit_handlers).
     Explicit,
@@ -132,7 +134,7 @@ pub(super) fn exit_requested(code: i32) {
             Ordering::SeqCst,
             Ordering::SeqCst,
             |packed| match ExitReason::unpack(packed) {
-                Some(ExitReason::Signal(_)) => None,
+                Some(ExitReason::Signal(_)) if !super::after_stop::exit_replaces_signal() => None,
                 Some(ExitReason::Panic) if cfg!(panic = "abort") => None,
                 _ => Some(ExitReason::Exit(code).pack()),
             },

@@ -1,29 +1,21 @@
-//! The exit run: takes the pending handlers one at a time, in exit order, and
-//! executes each with no lock held.
+//! The loop of an exit run: takes the pending handlers one at a time, in exit
+//! order, and executes each with no lock held.
+//!
+//! It runs on the run's own thread (see `watchdog`), or, where no thread may start,
+//! on the thread that began the run.
 
 use std::time::Instant;
 
-use crate::pending;
-use crate::registry::Drain;
+use crate::registry::{self, Drain};
 use crate::report;
-use crate::statics;
-use crate::threads::{InFlight, InRun};
+use crate::statics::{self, Declared, Run};
+use crate::threads;
 
-use super::job::Job;
+use super::executor::Executor;
+use super::job::{self, Job, Subject};
+use super::limits::TIMEOUT;
 use super::request;
-use super::watchdog::{Executed, Watchdog};
-
-/// How a run ended.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum RunEnd {
-    /// No handler is left.
-    Completed,
-    /// Some were left when the deadline passed; they were reported as skipped.
-    DeadlinePassed,
-    /// A handler panicked where nothing could unwind (`panic = "abort"`); the rest
-    /// ran.
-    HandlerPanicked,
-}
+use super::run_thread::{self, RunThread};
 
 /// What a run may do.
 #[derive(Clone, Copy)]
@@ -43,6 +35,36 @@ pub(super) enum Mode {
     ThreadsEnded,
 }
 
+impl Mode {
+    pub(super) fn may_start_threads(self) -> bool {
+        match self {
+            Mode::Exit { .. } | Mode::Explicit => true,
+            Mode::Threadless => false,
+            #[cfg(windows)]
+            Mode::ThreadsEnded => false,
+        }
+    }
+
+    pub(super) fn deadline(self) -> Option<Instant> {
+        match self {
+            Mode::Exit { deadline } => deadline,
+            _ => None,
+        }
+    }
+}
+
+/// How a pass of the loop ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum LoopEnd {
+    /// No handler is left.
+    Completed,
+    /// The waiting thread gave up on this thread: it must stop touching the run.
+    Abandoned,
+    /// The deadline passed before the next handler started; that one was reported as
+    /// skipped, and what remains pending is left for the waiting thread to report.
+    DeadlinePassed,
+}
+
 /// How long a threadless run waits for a registry shard's lock. On Windows, the run
 /// after `ExitProcess` comes after every other thread was ended, and a lock one of
 /// them held then is held forever; no user code runs under these locks, so a live
@@ -51,27 +73,29 @@ pub(super) enum Mode {
 const THREADLESS_LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs every pending handler, in exit order, until none is left, including those
-/// registered meanwhile, or until the deadline.
-pub(super) fn run_pending(mode: Mode) -> RunEnd {
-    let (deadline, may_start_threads) = match mode {
-        Mode::Exit { deadline } => (deadline, true),
-        Mode::Explicit => (None, true),
-        Mode::Threadless => (None, false),
-        #[cfg(windows)]
-        Mode::ThreadsEnded => (None, false),
-    };
-    let _in_run = InRun::enter();
-    // The run counts as a handler in flight from before its first handler leaves the
-    // registry until its last is done (or abandoned), so that an exit on another
-    // thread never sees one in neither place.
-    let _in_flight = InFlight::begin();
-    let exit_run = matches!(mode, Mode::Exit { .. });
-    let mut watchdog = Watchdog::new(
-        report::trace_enabled(),
-        deadline,
-        exit_run,
-        finish_in_forked_child,
-    );
+/// registered meanwhile. `thread` is the run's thread this is, watched by another;
+/// `None` runs everything here, unwatched.
+pub(super) fn take_and_run(
+    mode: Mode,
+    thread: Option<&RunThread>,
+    executor: &mut Executor,
+) -> LoopEnd {
+    let trace = report::trace_enabled();
+    // Under a deadline every handler is watched; under a timeout, those that start
+    // while one is set.
+    let deadline = thread.and_then(|thread| thread.deadline);
+    let watched_throughout = deadline.is_some();
+    let mut watched = false;
+    let mut number = 0;
+    // Where the loop runs on the thread that began the run, that thread runs
+    // handlers now (the run's own thread is marked for its whole life).
+    let _in_run = thread.is_none().then(threads::InRun::enter);
+    let _no_threads = (!mode.may_start_threads()).then(threads::NoThreads::enter);
+    if let Some(thread) = thread {
+        if !thread.begin_pass() {
+            return LoopEnd::Abandoned;
+        }
+    }
     let mut drain = match mode {
         #[cfg(windows)]
         Mode::ThreadsEnded => Drain::start_with_patience(THREADLESS_LOCK_PATIENCE),
@@ -79,7 +103,14 @@ pub(super) fn run_pending(mode: Mode) -> RunEnd {
     };
     let declared = statics::exit_order();
     let mut next_declared = 0;
+    // What most runs come down to: static handlers, on the run's thread, with nothing
+    // watching or tracing them, and no dynamic handler to compare them with.
+    let plain = thread.is_some() && !trace && !watched_throughout;
     loop {
+        if plain {
+            next_declared = run_declared_in_a_row(declared, next_declared);
+            watched = false;
+        }
         while declared
             .get(next_declared)
             .is_some_and(|declared| !declared.is_pending())
@@ -101,26 +132,39 @@ pub(super) fn run_pending(mode: Mode) -> RunEnd {
         } else {
             continue;
         };
-        if !may_start_threads {
-            if job.is_async() {
-                report::line(format_args!(
-                    "skipped async handler {}: no thread may start while a library is unloaded or the process detaches",
-                    job.subject.info().label()
-                ));
-            } else {
-                job.run(report::trace_enabled());
-            }
+        let Some(thread) = thread else {
+            run_here(mode, job, trace, executor);
             continue;
-        }
-        let executed = if deadline_passed(watchdog.deadline()) {
-            report_skipped(&[job.subject.info()]);
-            Executed::DeadlinePassed
-        } else {
-            watchdog.execute(job)
         };
-        if let Executed::DeadlinePassed = executed {
-            report_skipped(&pending::in_exit_order());
-            return RunEnd::DeadlinePassed;
+        let watch = watched_throughout || TIMEOUT.is_set();
+        if watch && !watched {
+            thread.ask_to_be_watched();
+        }
+        watched = watch;
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            report::line(format_args!(
+                "skipped handler {}: the exit deadline passed",
+                job.subject.info().label()
+            ));
+            // Skipped means that none of its code runs, its destructor included.
+            std::mem::forget(job);
+            return LoopEnd::DeadlinePassed;
+        }
+        let Job { subject, call } = job;
+        if watched {
+            thread.publish_start(number, &subject, TIMEOUT.duration());
+        }
+        {
+            let _running = run_thread::running(&subject);
+            call.run(&subject, trace, executor);
+        }
+        // In a child forked by the handler nothing watches: the loop goes on, and
+        // the thread ends the child when it is done.
+        if watched {
+            if !thread.finish_published(number) {
+                return LoopEnd::Abandoned;
+            }
+            number += 1;
         }
     }
     #[cfg(windows)]
@@ -130,36 +174,65 @@ pub(super) fn run_pending(mode: Mode) -> RunEnd {
             drain.shards_given_up()
         ));
     }
-    if watchdog.handler_panicked {
-        RunEnd::HandlerPanicked
-    } else {
-        RunEnd::Completed
+    LoopEnd::Completed
+}
+
+/// Runs the static handlers from `next` on for as long as nothing else can be due
+/// before them (no dynamic handler is pending, no timeout is set) and this process
+/// owns them (a handler may fork). Returns the position of the first it left.
+#[inline]
+fn run_declared_in_a_row(order: &'static [Declared], mut next: usize) -> usize {
+    while let Some(declared) = order.get(next) {
+        #[cfg_attr(not(feature = "tokio"), allow(irrefutable_let_patterns))]
+        let Run::Sync(function) = declared.run() else {
+            break;
+        };
+        if registry::any_pending() || TIMEOUT.is_set() || !statics::owned() {
+            break;
+        }
+        next += 1;
+        if declared.claim() {
+            let subject = Subject::Declared(declared);
+            let _running = run_thread::running(&subject);
+            job::run_declared(declared, function);
+        }
     }
+    next
 }
 
-fn deadline_passed(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|deadline| Instant::now() >= deadline)
-}
-
-fn report_skipped(skipped: &[crate::info::HandlerInfo]) {
-    for info in skipped {
+/// A handler on the thread that began the run: where no thread may start, or when
+/// the run's thread could not be started.
+fn run_here(mode: Mode, job: Job, trace: bool, executor: &mut Executor) {
+    if job.is_async() && !mode.may_start_threads() {
         report::line(format_args!(
-            "skipped handler {}: the exit deadline passed",
-            info.label()
+            "skipped async handler {}: no thread may start while a library is unloaded or the process detaches",
+            job.subject.info().label()
         ));
+        // Skipped means that none of its code runs, its destructor included.
+        std::mem::forget(job);
+    } else {
+        let Job { subject, call } = job;
+        let _running = run_thread::running(&subject);
+        call.run(&subject, trace, executor);
     }
 }
 
-/// A handler forked on a watchdog worker, and this is the child: the worker is its
-/// only thread. It runs what the child owns and exits itself, or aborts if the handler
-/// panicked where nothing could unwind.
-fn finish_in_forked_child(panicked: bool) -> ! {
-    run_pending(Mode::Exit { deadline: None });
-    if panicked {
+/// A handler forked on the run's thread, and this is the child: that thread is its
+/// only one. With `panicked`, the handler could not return (`panic = "abort"`), so
+/// the rest of the run, what the child owns, runs here first. Then the child ends as
+/// the parent's run would have, or aborts if the handler panicked.
+pub(super) fn end_forked_child(panicked: Option<bool>) -> ! {
+    if panicked.is_some() {
+        let _ = take_and_run(
+            Mode::Exit { deadline: None },
+            None,
+            &mut Executor::on_run_thread(),
+        );
+    }
+    if panicked == Some(true) {
         std::process::abort();
     }
-    // The parent's exit status is not known here; a handler may have asked for one.
-    let code = request::take().unwrap_or(0);
+    let code = request::take().unwrap_or_else(super::status_of_forked_run);
     // SAFETY: `exit` may be called from any thread; in this child no other thread
     // exists, and `std::process::exit` would wait forever for the parent's exiting
     // thread, whose copy does not exist here.

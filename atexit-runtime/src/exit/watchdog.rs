@@ -1,64 +1,78 @@
-//! Watched execution: handlers run on a worker thread that the run's thread watches,
-//! when a time limit is in force (the handler timeout, the exit deadline), when
-//! nothing can unwind (`panic = "abort"`), and for async handlers.
+//! The thread that began an exit run waits here while the run's own thread executes
+//! the handlers, and watches it when a time limit is in force.
 //!
-//! A handler that overruns is abandoned together with its worker, and a new worker
-//! takes the rest, so the run's thread always gets control back. With
-//! `panic = "abort"`, a handler that panics or calls `atexit::exit` cannot return to
-//! its worker: the worker says so and stops for good, and a new worker takes the
-//! rest. Without any of these (the default), handlers run on the run's own thread and
-//! nothing watches them.
+//! Every run that may start a thread executes its handlers on one thread of the
+//! runtime's, made for the run with the main thread's stack: the exiting thread's
+//! thread-locals are gone on glibc by the time C's exit handlers run, and a handler
+//! that logs through `tracing` or touches a `thread_local!` needs live ones. The
+//! thread runs the whole loop itself, so a handler costs nothing more there.
+//!
+//! When the handler timeout or the exit deadline is in force, the waiting thread
+//! samples which handler runs, and sleeps until the earliest moment one could be
+//! late. A handler that overruns is abandoned together with its thread, and a new
+//! thread takes the rest. With `panic = "abort"`, a handler that panics or calls
+//! `atexit::exit` cannot return to its thread: the thread says so and stops for good,
+//! and a new one takes the rest.
 
-use std::cell::Cell;
-use std::mem;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::pending;
 use crate::report;
 use crate::threads;
 
 use super::executor::Executor;
-use super::job::{Job, Subject};
-use super::limits::{earliest, Setting, DEADLINE, DEADLINE_AFTER_PANIC, TIMEOUT};
+use super::job::Subject;
+use super::limits::{earliest, DEADLINE_AFTER_PANIC, TIMEOUT};
+use super::run::{self, LoopEnd, Mode};
+use super::run_thread::{PassEnd, RunThread};
 
-/// How a job ended, for the run.
-pub(super) enum Executed {
-    /// It finished, failed, or was abandoned after the handler timeout.
-    Done,
-    /// The exit deadline passed before it finished; it was abandoned.
+/// How a run ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum RunEnd {
+    /// No handler is left.
+    Completed,
+    /// Some were left when the deadline passed; they were reported as skipped.
     DeadlinePassed,
+    /// A handler panicked where nothing could unwind (`panic = "abort"`); the rest
+    /// ran.
+    HandlerPanicked,
 }
 
-/// Executes the jobs of one run.
+/// How often, at most, the waiting thread looks at which handler runs while a
+/// timeout is in force, as a fraction of it: a handler is abandoned after running
+/// for at least the timeout and at most this much longer.
+const SAMPLES_PER_TIMEOUT: u32 = 16;
+/// The shortest time between two looks.
+const SHORTEST_SAMPLE: Duration = Duration::from_micros(100);
+
+/// One exit run, executed on threads of its own and watched from the calling one.
 pub(super) struct Watchdog {
-    trace: bool,
-    worker: Option<&'static Worker>,
+    mode: Mode,
     deadline: Option<Instant>,
     /// Whether a handler's panic bounds the rest of the run: in the run that ends
     /// the process, which must not hang on what the handler held.
     bound_after_panic: bool,
-    /// What a worker does when it finds itself the only thread of a forked child,
-    /// told whether its handler panicked.
-    finish_in_forked_child: fn(bool) -> !,
+    thread: Option<&'static RunThread>,
     /// Whether a handler panicked where nothing could unwind.
-    pub(super) handler_panicked: bool,
+    handler_panicked: bool,
+}
+
+/// How watching a pass ended.
+enum Watched {
+    Ended(PassEnd),
+    /// The handler timeout abandoned the thread's handler, and the thread with it.
+    TimedOut,
+    DeadlinePassed,
 }
 
 impl Watchdog {
-    pub(super) fn new(
-        trace: bool,
-        deadline: Option<Instant>,
-        bound_after_panic: bool,
-        finish_in_forked_child: fn(bool) -> !,
-    ) -> Self {
+    pub(super) fn new(mode: Mode) -> Self {
         Watchdog {
-            trace,
-            worker: None,
-            deadline,
-            bound_after_panic,
-            finish_in_forked_child,
+            mode,
+            deadline: mode.deadline(),
+            bound_after_panic: matches!(mode, Mode::Exit { .. }),
+            thread: None,
             handler_panicked: false,
         }
     }
@@ -67,96 +81,121 @@ impl Watchdog {
         self.deadline
     }
 
-    /// Runs `job` within the handler timeout in force when it starts, and within the
-    /// deadline.
-    #[inline]
-    pub(super) fn execute(&mut self, job: Job) -> Executed {
-        let watched =
-            cfg!(panic = "abort") || self.deadline.is_some() || TIMEOUT.is_set() || job.is_async();
-        if !watched {
-            job.run(self.trace);
-            return Executed::Done;
-        }
-        self.execute_watched(job)
-    }
-
-    fn execute_watched(&mut self, job: Job) -> Executed {
-        let timeout = TIMEOUT.duration();
-        let subject = job.subject.clone();
-        let worker = match self.worker.take() {
-            Some(worker) => worker,
-            None => match Worker::spawn(self.trace, self.finish_in_forked_child) {
-                Ok(worker) => worker,
-                Err(error) => {
-                    report::line(format_args!(
-                        "cannot start the watchdog's worker ({error}); running {} without a time limit",
-                        subject.info().label()
-                    ));
-                    job.run(self.trace);
-                    return Executed::Done;
-                }
-            },
-        };
-        let mut state = worker.lock();
-        *state = WorkerState::Assigned(job);
-        worker.changed.notify_all();
-        // The clock starts when the handler does, not when its worker gets scheduled.
-        while matches!(*state, WorkerState::Assigned(_)) {
-            state = worker.wait(state);
-        }
-        let timeout_at = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        let limit = earliest(timeout_at, self.deadline);
+    /// Runs every pending handler, in exit order, until none is left (including
+    /// those registered meanwhile) or the deadline passes.
+    pub(super) fn pass(&mut self) -> RunEnd {
+        // The run counts as a handler in flight on this thread from before its first
+        // handler leaves the registry until its last is done (or abandoned), so that
+        // an exit on another thread never sees one in neither place.
+        let _in_flight = threads::InFlight::begin();
         loop {
-            match *state {
-                WorkerState::Done => {
-                    *state = WorkerState::Idle;
-                    drop(state);
-                    self.worker = Some(worker);
-                    return Executed::Done;
-                }
-                WorkerState::Ended { panicked } => {
-                    // The worker stopped for good inside the handler, keeping what it
-                    // held: the rest of the run is bounded, as after any panic.
+            // Reporting an abandoned handler may itself have taken past the deadline.
+            if self
+                .deadline
+                .is_some_and(|deadline| Instant::now() >= deadline)
+            {
+                return self.deadline_passed();
+            }
+            let thread = match self.thread {
+                Some(thread) => thread,
+                None => match spawn(self.mode, self.deadline) {
+                    Ok(thread) => *self.thread.insert(thread),
+                    Err(error) => return self.pass_here(&error),
+                },
+            };
+            thread.order_pass();
+            match self.watch(thread) {
+                Watched::Ended(PassEnd::Completed) => break,
+                Watched::Ended(PassEnd::Stopped { panicked }) => {
+                    self.thread = None;
                     self.handler_panicked |= panicked;
-                    if panicked
-                        && self.bound_after_panic
-                        && self.deadline.is_none()
-                        && DEADLINE.get() == Setting::Unset
-                    {
+                    // The handler stopped holding whatever it held: the rest of the
+                    // run is bounded, unless the program set a deadline of its own.
+                    if panicked && self.bound_after_panic && self.deadline.is_none() {
                         self.deadline = Instant::now().checked_add(DEADLINE_AFTER_PANIC);
                     }
-                    return Executed::Done;
                 }
-                _ => {}
+                Watched::TimedOut => self.thread = None,
+                Watched::Ended(PassEnd::DeadlinePassed) => return self.deadline_passed(),
+                Watched::DeadlinePassed => {
+                    self.thread = None;
+                    return self.deadline_passed();
+                }
             }
-            let left = limit.map(|limit| limit.saturating_duration_since(Instant::now()));
-            match left {
-                None => state = worker.wait(state),
-                Some(left) if !left.is_zero() => {
-                    state = worker
-                        .changed
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                }
-                Some(_) => {
-                    *state = WorkerState::Released;
-                    worker.abandoned.store(true, Ordering::SeqCst);
-                    drop(state);
-                    let label = subject.info();
-                    let label = label.label();
-                    if limit == timeout_at {
-                        report::line(format_args!(
-                            "handler {label} did not finish within {:?}; abandoned it and went on",
-                            timeout.unwrap_or_default()
-                        ));
-                        return Executed::Done;
+        }
+        if self.handler_panicked {
+            RunEnd::HandlerPanicked
+        } else {
+            RunEnd::Completed
+        }
+    }
+
+    /// Reports every pending handler as skipped. Skipped means that none of their
+    /// code runs: they stay where they are, destructors and all, until the process
+    /// ends.
+    fn deadline_passed(&self) -> RunEnd {
+        for info in pending::in_exit_order() {
+            report::line(format_args!(
+                "skipped handler {}: the exit deadline passed",
+                info.label()
+            ));
+        }
+        RunEnd::DeadlinePassed
+    }
+
+    /// The run's thread could not be started: the handlers run on this one, with no
+    /// time limit and no async handler, as where no thread may start.
+    fn pass_here(&mut self, error: &std::io::Error) -> RunEnd {
+        report::line(format_args!(
+            "cannot start the exit run's thread ({error}); running the handlers on the exiting thread, with no time limit (thread-locals such as tracing's may be gone there)"
+        ));
+        run::take_and_run(self.mode, None, &mut Executor::elsewhere());
+        RunEnd::Completed
+    }
+
+    /// Waits for the pass on `thread` to end, abandoning a handler that overruns
+    /// the timeout in force when it was first seen running, or the deadline.
+    fn watch(&mut self, thread: &'static RunThread) -> Watched {
+        // The handler last seen running, and when it was first seen.
+        let mut seen: Option<(u64, Instant)> = None;
+        loop {
+            let now = Instant::now();
+            if self.deadline.is_some_and(|deadline| now >= deadline) {
+                return abandon_at_deadline(thread);
+            }
+            let mut wake = self.deadline;
+            match thread.handler_running() {
+                // Each handler keeps the timeout in force when it started, even if
+                // it is turned off or changed while it runs.
+                Some((number, Some(timeout))) => {
+                    let since = match seen {
+                        Some((seen_number, since)) if seen_number == number => since,
+                        _ => {
+                            seen = Some((number, now));
+                            now
+                        }
+                    };
+                    let late_at = since.checked_add(timeout);
+                    if late_at.is_some_and(|late_at| now >= late_at) {
+                        if thread.abandon(number, |subject| report_timeout(subject, timeout)) {
+                            return Watched::TimedOut;
+                        }
+                        continue;
                     }
-                    report::line(format_args!(
-                        "handler {label} did not finish before the exit deadline; abandoned it"
-                    ));
-                    return Executed::DeadlinePassed;
+                    wake = earliest(wake, late_at);
+                    wake = earliest(wake, now.checked_add(sample_every(timeout)));
                 }
+                Some((_, None)) | None => {
+                    seen = None;
+                    // A handler that starts under a timeout must be seen soon after.
+                    if let Some(timeout) = TIMEOUT.duration() {
+                        wake = earliest(wake, now.checked_add(sample_every(timeout)));
+                    }
+                }
+            }
+            let limit = wake.map(|wake| wake.saturating_duration_since(now));
+            if let Some(end) = thread.wait_for_end(limit) {
+                return Watched::Ended(end);
             }
         }
     }
@@ -164,147 +203,111 @@ impl Watchdog {
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        if let Some(worker) = self.worker.take() {
-            *worker.lock() = WorkerState::Released;
-            worker.changed.notify_all();
+        if let Some(thread) = self.thread.take() {
+            thread.release();
         }
     }
 }
 
-/// A worker thread and what it is doing. Workers live as long as the process: one
-/// is made per run that needs one, and one more per handler that did not return.
-pub(super) struct Worker {
-    state: Mutex<WorkerState>,
-    changed: Condvar,
-    /// Set when the watchdog gives up on the worker's handler.
-    abandoned: AtomicBool,
-    /// The process that started the worker; see `serve`.
-    process: u32,
-    finish_in_forked_child: fn(bool) -> !,
+fn sample_every(timeout: Duration) -> Duration {
+    (timeout / SAMPLES_PER_TIMEOUT).max(SHORTEST_SAMPLE)
 }
 
-enum WorkerState {
-    Idle,
-    Assigned(Job),
-    /// Who runs, for the report of a panic that cannot unwind.
-    Running(#[cfg_attr(not(panic = "abort"), allow(dead_code))] Subject),
-    Done,
-    /// The handler ended without returning to the worker, which stopped for good.
-    #[cfg_attr(not(panic = "abort"), allow(dead_code))]
-    Ended {
-        panicked: bool,
-    },
-    /// The watchdog gave up on the worker, or the run is over.
-    Released,
+fn report_timeout(subject: &Subject, timeout: Duration) {
+    report::line(format_args!(
+        "handler {} did not finish within {timeout:?}; abandoned it and went on",
+        subject.info().label()
+    ));
 }
 
-thread_local! {
-    /// The worker this thread is, if it is one.
-    static THIS_WORKER: Cell<Option<&'static Worker>> = const { Cell::new(None) };
+/// The deadline passed: whatever the thread is doing, it does no more for the run.
+/// Between two handlers it runs no user code, and is let reach the next one, which
+/// is then what is abandoned.
+fn abandon_at_deadline(thread: &'static RunThread) -> Watched {
+    loop {
+        if let Some(end) = thread.wait_for_end(Some(Duration::ZERO)) {
+            return Watched::Ended(end);
+        }
+        if let Some((number, _)) = thread.handler_running() {
+            if thread.abandon(number, |subject| {
+                report::line(format_args!(
+                    "handler {} did not finish before the exit deadline; abandoned it",
+                    subject.info().label()
+                ));
+            }) {
+                return Watched::DeadlinePassed;
+            }
+        } else if !thread.is_taking() && thread.abandon_before_start() {
+            return Watched::DeadlinePassed;
+        } else {
+            thread::yield_now();
+        }
+    }
 }
 
-/// The worker the calling thread is, if it is one.
-pub(super) fn this_worker() -> Option<&'static Worker> {
-    THIS_WORKER.with(Cell::get)
-}
-
-impl Worker {
-    fn spawn(
-        trace: bool,
-        finish_in_forked_child: fn(bool) -> !,
-    ) -> std::io::Result<&'static Worker> {
-        let worker: &'static Worker = Box::leak(Box::new(Worker {
-            state: Mutex::new(WorkerState::Idle),
-            changed: Condvar::new(),
-            abandoned: AtomicBool::new(false),
-            process: std::process::id(),
-            finish_in_forked_child,
-        }));
+/// Starts a thread for the run, with the stack the main thread has, or, if that
+/// much cannot be had, the 8 MiB the main thread gets by default.
+fn spawn(mode: Mode, deadline: Option<Instant>) -> std::io::Result<&'static RunThread> {
+    let thread = RunThread::new(deadline);
+    let start = |stack_size| {
         thread::Builder::new()
-            .name("atexit-watchdog".into())
-            .spawn(move || worker.serve(trace))?;
-        Ok(worker)
-    }
-
-    /// Whether this is a forked child of the process that started the worker: its
-    /// only thread is this worker, with no run's thread to report to.
-    fn in_forked_child(&self) -> bool {
-        std::process::id() != self.process
-    }
-
-    /// The worker's state. Its lock is never held while a handler runs, so it is
-    /// never poisoned by one; a poisoned lock is used as it is.
-    fn lock(&self) -> MutexGuard<'_, WorkerState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn wait<'a>(&self, state: MutexGuard<'a, WorkerState>) -> MutexGuard<'a, WorkerState> {
-        self.changed
-            .wait(state)
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Whether the watchdog gave up on this worker's handler: what it does no longer
-    /// counts.
-    pub(super) fn is_abandoned(&self) -> bool {
-        self.abandoned.load(Ordering::SeqCst)
-    }
-
-    /// The handler this worker is running.
-    #[cfg(panic = "abort")]
-    pub(super) fn subject(&self) -> Option<Subject> {
-        match &*self.lock() {
-            WorkerState::Running(subject) => Some(subject.clone()),
-            _ => None,
+            .name("atexit".into())
+            .stack_size(stack_size)
+            .spawn(move || serve(thread, mode))
+    };
+    let wanted = threads::main_thread_stack_size();
+    match start(wanted) {
+        Ok(_) => Ok(thread),
+        Err(_) if wanted > threads::DEFAULT_MAIN_STACK => {
+            start(threads::DEFAULT_MAIN_STACK).map(|_| thread)
         }
+        Err(error) => Err(error),
     }
+}
 
-    /// Called on the worker's thread when its handler cannot return (a panic or
-    /// `atexit::exit` with `panic = "abort"`): tells the watchdog, and stops.
-    #[cfg(panic = "abort")]
-    pub(super) fn end_handler(&self, panicked: bool) -> ! {
-        if self.in_forked_child() {
-            (self.finish_in_forked_child)(panicked);
+/// The run's thread: a pass at each order, until released.
+fn serve(thread: &'static RunThread, mode: Mode) {
+    let _in_run = threads::InRun::enter();
+    // The run is counted in flight by the thread waiting for this one: a run nested
+    // here (C's `exit` called by a handler) must not wait for it.
+    threads::count_waiting_run_as_own();
+    thread.enter();
+    let mut executor = Executor::on_run_thread();
+    while thread.next_order() {
+        let end = run::take_and_run(mode, Some(thread), &mut executor);
+        if thread.in_forked_child() {
+            run::end_forked_child(None);
         }
-        let mut state = self.lock();
-        if matches!(*state, WorkerState::Running(_)) {
-            *state = WorkerState::Ended { panicked };
-            self.changed.notify_all();
-        }
-        drop(state);
-        threads::park_forever()
-    }
-
-    fn serve(&'static self, trace: bool) {
-        let _in_run = threads::InRun::enter();
-        THIS_WORKER.with(|this| this.set(Some(self)));
-        let mut executor = Executor::on_worker();
-        let mut state = self.lock();
-        loop {
-            match mem::replace(&mut *state, WorkerState::Idle) {
-                WorkerState::Assigned(Job { subject, call }) => {
-                    *state = WorkerState::Running(subject.clone());
-                    self.changed.notify_all();
-                    drop(state);
-                    call.run(&subject, trace, &mut executor);
-                    if self.in_forked_child() {
-                        (self.finish_in_forked_child)(false);
-                    }
-                    state = self.lock();
-                    if matches!(*state, WorkerState::Released) {
-                        return;
-                    }
-                    *state = WorkerState::Done;
-                    self.changed.notify_all();
-                }
-                WorkerState::Released => return,
-                idle => {
-                    *state = idle;
-                    state = self.wait(state);
-                }
+        // Tasks the async handlers spawned and did not await are dropped now,
+        // before the run is over, not while the process ends.
+        executor.end_of_run();
+        match end {
+            LoopEnd::Completed => thread.end_pass(PassEnd::Completed),
+            LoopEnd::DeadlinePassed => thread.end_pass(PassEnd::DeadlinePassed),
+            LoopEnd::Abandoned => {
+                // What it did no longer counts, and whatever the abandoned handler
+                // left behind (tasks on the async runtime among it) must not run:
+                // the thread stops here, with the executor.
+                threads::park_forever();
             }
         }
     }
+}
+
+/// With `panic = "abort"`, on a run's thread: its handler cannot return (it
+/// panicked, or called `atexit::exit`). The thread stops for good and the waiting
+/// thread starts another; in a child the handler forked, the rest runs here.
+#[cfg(panic = "abort")]
+pub(super) fn stop_in_handler(
+    thread: &'static RunThread,
+    panicked: bool,
+    report: impl FnOnce(),
+) -> ! {
+    if thread.in_forked_child() {
+        report();
+        run::end_forked_child(Some(panicked));
+    }
+    thread.stop_in_handler(panicked, report)
 }
 
 /// How long the exit waits for handlers on other threads: the handler timeout if one

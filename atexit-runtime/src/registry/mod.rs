@@ -274,6 +274,13 @@ pub(crate) fn snapshot() -> Vec<(Rank, HandlerInfo)> {
     listed
 }
 
+/// Whether any dynamic handler may be pending: false means none is, as a run that
+/// takes only static handlers asks before each.
+#[inline]
+pub(crate) fn any_pending() -> bool {
+    PUBLISHED.load(Ordering::Acquire) != 0
+}
+
 /// The exit run's view of the registry: hands out the pending handlers in exit
 /// order, one at a time, including those registered while it runs.
 pub(crate) struct Drain {

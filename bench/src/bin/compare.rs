@@ -13,7 +13,7 @@
 //! machine hits them all alike, and medians are reported. `--runs N` sets the number
 //! of runs of every program (the defaults keep the whole run under a minute on two
 //! cores); `--only SECTION` (dynamic, priorities, static, instructions, churn,
-//! threads) measures one section.
+//! threads, exit_thread) measures one section.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -85,6 +85,24 @@ impl Program {
             path,
             args: args.iter().map(|arg| arg.to_string()).collect(),
         }
+    }
+
+    /// A binary of this package built with another cargo profile (see
+    /// `build_siblings`).
+    fn sibling_in_profile(label: &str, profile: &str, name: &str, args: &[&str]) -> Program {
+        let mut program = Program::sibling(label, name, args);
+        let profiles = program
+            .path
+            .parent()
+            .and_then(Path::parent)
+            .expect("binaries live in target/<profile>");
+        program.path = profiles.join(profile).join(name);
+        assert!(
+            program.path.exists(),
+            "{} is missing: build it first, e.g. `cargo build --profile {profile} -p atexit-bench --bin {name}`",
+            program.path.display()
+        );
+        program
     }
 
     /// The file name of the executable, for messages and scratch files.
@@ -326,6 +344,12 @@ enum Target {
     DynamicWall,
     /// Peak RSS of the long guard run against the short one (section 4).
     GuardRss,
+    /// Wall time of `dynamic_atexit` with a handler timeout set, against
+    /// `dynamic_libc` (section 6).
+    DynamicWallTimeout,
+    /// Wall time of `dynamic_atexit` built with `panic = "abort"`, against
+    /// `dynamic_libc` (section 6).
+    DynamicWallAbort,
     /// 1,000,000 handlers, each a new highest priority, against one priority (issue
     /// 18, break 6).
     PrioritiesAscending,
@@ -335,7 +359,7 @@ enum Target {
 
 impl Target {
     /// Every target, in the order the targets table lists them.
-    const ALL: [Target; 10] = [
+    const ALL: [Target; 12] = [
         Target::TwoThreads,
         Target::Guard,
         Target::DynamicRss,
@@ -344,6 +368,8 @@ impl Target {
         Target::StaticInstructions,
         Target::DynamicWall,
         Target::GuardRss,
+        Target::DynamicWallTimeout,
+        Target::DynamicWallAbort,
         Target::PrioritiesAscending,
         Target::PrioritiesDescending,
     ];
@@ -387,13 +413,23 @@ impl Target {
                 grouped(GUARD_CYCLES as u64),
                 grouped(SHORT_CYCLES as u64)
             ),
+            Target::DynamicWallTimeout => format!(
+                "{dynamic} dynamic handlers with a handler timeout set, wall time of the whole process, against libc `atexit`"
+            ),
+            Target::DynamicWallAbort => format!(
+                "{dynamic} dynamic handlers with `panic = \"abort\"`, wall time of the whole process, against libc `atexit`"
+            ),
         }
     }
 
     /// The target the ratio must meet.
     fn goal(self) -> &'static str {
         match self {
-            Target::TwoThreads | Target::DynamicRss | Target::DynamicWall => "≤ 1.0x",
+            Target::TwoThreads
+            | Target::DynamicRss
+            | Target::DynamicWall
+            | Target::DynamicWallTimeout
+            | Target::DynamicWallAbort => "≤ 1.0x",
             Target::Guard => "≤ 5x",
             Target::Unregister | Target::PrioritiesAscending | Target::PrioritiesDescending => {
                 "≤ 2x"
@@ -1110,6 +1146,108 @@ fn build_siblings() {
         .status()
         .expect("cargo can be started");
     assert!(status.success(), "building the measured programs failed");
+    let status = Command::new(std::env::var_os("CARGO").expect("checked above"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "atexit-bench",
+            "--bin",
+            "dynamic_atexit",
+            "--profile",
+            ABORT_PROFILE,
+        ])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .status()
+        .expect("cargo can be started");
+    assert!(
+        status.success(),
+        "building the panic = \"abort\" program failed"
+    );
+}
+
+/// The workspace's profile that is `release` with `panic = "abort"`.
+const ABORT_PROFILE: &str = "release-abort";
+
+/// Section 6: what the exit run's own thread costs. Every run that may start a
+/// thread executes its handlers on one thread of the runtime's: a small program pays
+/// for starting it once; a large registry pays nothing per handler without a time
+/// limit, and one compare-and-swap per handler with one.
+fn exit_thread(report: &mut Report, runs: usize) {
+    let handlers = DYNAMIC_HANDLERS.to_string();
+    let programs = [
+        Program::sibling("`atexit::register`", "dynamic_atexit", &[&handlers]),
+        Program::sibling(
+            "`atexit::register`, handler timeout set",
+            "dynamic_atexit",
+            &[&handlers, "timeout"],
+        ),
+        Program::sibling_in_profile(
+            "`atexit::register`, `panic = \"abort\"`",
+            ABORT_PROFILE,
+            "dynamic_atexit",
+            &[&handlers],
+        ),
+        Program::sibling("libc `atexit`", "dynamic_libc", &[&handlers]),
+        Program::sibling("one `#[atexit::on_exit]`", "one_on_exit", &[]),
+        Program::sibling("one `#[dtor]`", "one_dtor", &[]),
+    ];
+    let samples = measure(&programs, runs);
+    for (program, samples) in programs.iter().zip(&samples) {
+        let expected = if program.args.is_empty() {
+            1
+        } else {
+            DYNAMIC_HANDLERS
+        };
+        for sample in samples {
+            assert_eq!(
+                sample.number("exit_handlers") as usize,
+                expected,
+                "{}: every handler ran",
+                program.label
+            );
+        }
+    }
+    let libc_wall = stat(&samples[3], wall).0;
+    let dtor_wall = stat(&samples[5], wall).0;
+    let rows = programs
+        .iter()
+        .zip(&samples)
+        .enumerate()
+        .map(|(index, (program, samples))| {
+            let wall_ns = stat(samples, wall).0;
+            let baseline = if index < 4 { libc_wall } else { dtor_wall };
+            vec![
+                program.label.clone(),
+                us(wall_ns),
+                ratio(wall_ns / baseline),
+            ]
+        })
+        .collect();
+    report.line(format!(
+        "### 6. The exit run's thread ({runs} runs, medians)\n\nThe first four programs run {} dynamic handlers (against libc `atexit`); the last two have one exit function (against `dtor`).\n",
+        grouped(DYNAMIC_HANDLERS as u64)
+    ));
+    report.table(&["program", "wall µs", "ratio"], rows);
+    let one = stat(&samples[4], wall).0;
+    report.line(format!(
+        "One handler: {:+.0} µs of whole-process time over `dtor` (starting the run's thread and joining it).\n",
+        (one - dtor_wall) / 1e3
+    ));
+    for (target, index) in [
+        (Target::DynamicWallTimeout, 1),
+        (Target::DynamicWallAbort, 2),
+    ] {
+        let atexit_wall = stat(&samples[index], wall).0;
+        report.verdict(
+            target,
+            format!("{} ms", ms(atexit_wall)),
+            format!("{} ms", ms(libc_wall)),
+            atexit_wall / libc_wall,
+            atexit_wall <= libc_wall,
+        );
+    }
 }
 
 fn main() {
@@ -1121,13 +1259,14 @@ fn main() {
         "## atexit whole-process benchmarks ({} CPUs)\n",
         std::thread::available_parallelism().map_or(0, |cpus| cpus.get())
     ));
-    let sections: [(&str, Section, usize); 6] = [
+    let sections: [(&str, Section, usize); 7] = [
         ("dynamic", dynamic, 15),
         ("priorities", priorities, 7),
         ("static", statics, 41),
         ("instructions", instructions, 3),
         ("churn", churn, 11),
         ("threads", threads, 41),
+        ("exit_thread", exit_thread, 15),
     ];
     for (name, section, default_runs) in sections {
         if only.as_ref().is_some_and(|only| only != name) {

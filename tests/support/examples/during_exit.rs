@@ -6,7 +6,8 @@
 //! - `unregister`: a handler unregisters one that would run after it;
 //! - `exit`: handlers call `atexit::exit(7)` and then `atexit::exit(9)`; the rest run
 //!   and the last code wins;
-//! - `std_exit`: a handler calls `std::process::exit`, which aborts (what not to do).
+//! - `std_exit`: a handler calls `std::process::exit` (what not to do): std lets one
+//!   thread exit, and it is `main`'s, so the handler's thread stops for good.
 
 use std::sync::Mutex;
 
