@@ -61,6 +61,7 @@ impl ShardStamps {
         }
     }
 
+    #[cfg(unix)]
     pub(super) fn last(&self) -> u64 {
         self.last
     }
@@ -83,6 +84,7 @@ pub(super) fn next(shard: usize, stamps: &mut ShardStamps) -> u64 {
         // An atomic add makes a registration that happens after another take a
         // greater number: the later add comes later in the counter's order.
         let number = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        debug_assert!(number < CLOCK_BIT, "counter numbers stay below the clock's");
         if mode == COUNTER {
             if number == stamps.last.wrapping_add(1) {
                 stamps.interleaved = stamps.interleaved.saturating_sub(1);
@@ -211,7 +213,7 @@ mod clock {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

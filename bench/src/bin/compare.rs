@@ -13,7 +13,7 @@
 //! machine hits them all alike, and medians are reported. `--runs N` sets the number
 //! of runs of every program (the defaults keep the whole run under a minute on two
 //! cores); `--only SECTION` (dynamic, priorities, static, instructions, churn,
-//! threads, exit-thread) measures one section.
+//! threads, exit_thread) measures one section.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -1181,7 +1181,7 @@ fn exit_thread(report: &mut Report, runs: usize) {
         Program::sibling(
             "`atexit::register`, handler timeout set",
             "dynamic_atexit",
-            &[&handlers, "same", "timeout"],
+            &[&handlers, "timeout"],
         ),
         Program::sibling_in_profile(
             "`atexit::register`, `panic = \"abort\"`",
@@ -1266,7 +1266,7 @@ fn main() {
         ("instructions", instructions, 3),
         ("churn", churn, 11),
         ("threads", threads, 41),
-        ("exit-thread", exit_thread, 15),
+        ("exit_thread", exit_thread, 15),
     ];
     for (name, section, default_runs) in sections {
         if only.as_ref().is_some_and(|only| only != name) {

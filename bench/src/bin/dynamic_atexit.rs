@@ -1,11 +1,12 @@
-//! `dynamic_atexit N [PRIORITIES] [timeout]`: registers N (default 1,000,000)
-//! closures with `atexit`, then exits, so that the exit run calls them all.
+//! `dynamic_atexit N [OPTION]...`: registers N (default 1,000,000) closures with
+//! `atexit`, then exits, so that the exit run calls them all. Options:
 //!
-//! PRIORITIES is `same` (the default: `register`, priority 0 for all), `ascending`
-//! (`register_with(i, ..)` for the i-th: each a new highest priority) or
-//! `descending` (`register_with(-i, ..)`: each a new lowest priority, the way to get
-//! first-in first-out order). `timeout` sets a handler timeout first, which the exit
-//! run then watches.
+//! - `timeout` sets a handler timeout first, which the exit run then watches;
+//! - `ascending` registers the i-th with `register_with(i, ..)`: each a new highest
+//!   priority;
+//! - `descending` registers it with `register_with(-i, ..)`: each a new lowest
+//!   priority, the way to get first-in first-out order;
+//! - `same` (the default) registers all with `register`, at priority 0.
 
 use atexit_bench::{arg_or, leaving_main, monotonic_ns, report, ExitProbe};
 
@@ -14,11 +15,17 @@ static PROBE: ExitProbe = ExitProbe::new(0);
 fn main() {
     let main_start = monotonic_ns();
     let handlers = arg_or(1, 1_000_000);
-    let priorities = std::env::args().nth(2).unwrap_or_else(|| "same".to_owned());
-    PROBE.expect(handlers);
-    if std::env::args().nth(3).as_deref() == Some("timeout") {
-        atexit::set_handler_timeout(Some(std::time::Duration::from_secs(60)));
+    let mut priorities = "same".to_owned();
+    for option in std::env::args().skip(2) {
+        match option.as_str() {
+            "timeout" => atexit::set_handler_timeout(Some(std::time::Duration::from_secs(60))),
+            "same" | "ascending" | "descending" => priorities = option,
+            other => {
+                panic!("unknown option {other:?}: expected timeout, same, ascending or descending")
+            }
+        }
     }
+    PROBE.expect(handlers);
     // A reference, not the static itself, so that each closure captures one word, as
     // a typical exit closure (an `Arc`, a `&'static`) does.
     let probe: &'static ExitProbe = &PROBE;
