@@ -42,8 +42,8 @@ fn renamed(manifest: &str) -> Option<String> {
     let mut plain = false;
     let mut renamed = None;
     for line in manifest.lines() {
-        let line = line.trim();
-        if line.starts_with('#') {
+        let line = without_comment(line).trim();
+        if line.is_empty() {
             continue;
         }
         if line.starts_with('[') {
@@ -78,11 +78,50 @@ fn renamed(manifest: &str) -> Option<String> {
 }
 
 /// `[dependencies]`, `[dev-dependencies]`, `[target.'cfg(...)'.dependencies]`: not
-/// build dependencies, which the crate's code does not see.
+/// build dependencies, which the crate's code does not see, nor a workspace's table,
+/// which only names what members may inherit.
 fn is_dependency_table(table: &str) -> bool {
-    ["dependencies", "dev-dependencies"]
-        .iter()
-        .any(|kind| table == *kind || table.ends_with(&format!(".{kind}")))
+    !table.starts_with("workspace.")
+        && ["dependencies", "dev-dependencies"]
+            .iter()
+            .any(|kind| table == *kind || table.ends_with(&format!(".{kind}")))
+}
+
+/// `line` up to a `#` that is not inside a string.
+fn without_comment(line: &str) -> &str {
+    let mut quote = None;
+    for (at, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(open), _) if c == open => quote = None,
+            (None, '#') => return &line[..at],
+            _ => {}
+        }
+    }
+    line
+}
+
+/// The `key = value` pairs of an inline table, split at commas outside strings.
+fn inline_pairs(table: &str) -> impl Iterator<Item = (&str, &str)> {
+    let inner = table.trim().trim_start_matches('{').trim_end_matches('}');
+    let mut pairs = Vec::new();
+    let (mut quote, mut start) = (None, 0);
+    for (at, c) in inner.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(open), _) if c == open => quote = None,
+            (None, ',') => {
+                pairs.push(&inner[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    pairs.push(&inner[start..]);
+    pairs.into_iter().filter_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        Some((unquote(key.trim()), value.trim()))
+    })
 }
 
 /// `[dependencies.NAME]` and the like: `NAME`.
@@ -98,12 +137,8 @@ fn dependency_table(table: &str) -> Option<&str> {
 
 /// An inline table with `package = "atexit"`.
 fn names_atexit_package(value: &str) -> bool {
-    let Some(at) = value.find("package") else {
-        return false;
-    };
-    let rest = value[at + "package".len()..].trim_start();
-    rest.strip_prefix('=')
-        .is_some_and(|rest| is_atexit(rest.split(',').next().unwrap_or(rest)))
+    value.trim_start().starts_with('{')
+        && inline_pairs(value).any(|(key, value)| key == "package" && is_atexit(value))
 }
 
 fn is_atexit(value: &str) -> bool {
@@ -125,6 +160,18 @@ mod tests {
         let table =
             "[target.'cfg(unix)'.dependencies.my_atexit]\nversion = \"0.1\"\npackage = 'atexit'\n";
         assert_eq!(renamed(table).as_deref(), Some("my_atexit"));
+    }
+
+    #[test]
+    fn reads_past_comments_and_strings_that_mention_package() {
+        let path = "[dependencies] # runtime\nmy_atexit = { path = \"/src/packages/atexit\", package = \"atexit\" } # renamed\n";
+        assert_eq!(renamed(path).as_deref(), Some("my_atexit"));
+        let table = "[dependencies.my_atexit]\npackage = \"atexit\" # the real name\n";
+        assert_eq!(renamed(table).as_deref(), Some("my_atexit"));
+        let features = "[dependencies]\nother = { version = \"1\", features = [\"package\"] }\n";
+        assert_eq!(renamed(features), None);
+        let workspace = "[workspace.dependencies]\nmy_atexit = { package = \"atexit\" }\n";
+        assert_eq!(renamed(workspace), None);
     }
 
     #[test]
