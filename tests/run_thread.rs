@@ -221,3 +221,20 @@ fn a_child_forked_by_an_abandoned_handler_exits_with_its_code() {
         assert_eq!(run.code(), Some(3), "attempt {attempt}: {}", run.stderr);
     }
 }
+
+/// `main` exits holding std's stdout lock, which the run's thread then waits for: the
+/// handlers run on the exiting thread instead, after a second, and say why.
+#[test]
+fn a_handler_prints_when_main_exits_holding_stdout() {
+    let (run, took) = run_mode(&["stdout-locked"], &[]);
+    assert_eq!(run.code(), Some(3), "{}", run.stderr);
+    assert_eq!(run.lines(), ["main holds stdout", "the handler printed"]);
+    let reports = run.reports();
+    assert_eq!(reports.len(), 1, "{}", run.stderr);
+    assert!(
+        reports[0].starts_with("atexit: the exit run's thread did not start within 1s"),
+        "{}",
+        run.stderr
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}

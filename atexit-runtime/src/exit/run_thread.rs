@@ -284,6 +284,11 @@ impl RunThread {
         }
     }
 
+    /// Whether the thread began the pass it was ordered (or has ended it).
+    pub(super) fn has_begun(&self) -> bool {
+        self.at.load(Ordering::Acquire) != IDLE || self.lock().end.is_some()
+    }
+
     /// Whether the thread is between two handlers (no user code runs there).
     pub(super) fn is_taking(&self) -> bool {
         self.at.load(Ordering::Acquire) == TAKING

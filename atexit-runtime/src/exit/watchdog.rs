@@ -64,7 +64,16 @@ enum Watched {
     /// The handler timeout abandoned the thread's handler, and the thread with it.
     TimedOut,
     DeadlinePassed,
+    /// The thread did not begin the pass within `START_PATIENCE`, and was given up.
+    NotStarted,
 }
+
+/// How long the run's thread may take to begin a pass. It first takes std's stdout
+/// and stderr locks once, and blocks there when the thread that began the exit holds
+/// one (a `StdoutLock` still alive in `main` when it called `std::process::exit`):
+/// the handlers then run on that thread instead, where the lock is its own and a
+/// handler that prints goes on.
+const START_PATIENCE: Duration = Duration::from_secs(1);
 
 impl Watchdog {
     pub(super) fn new(mode: Mode) -> Self {
@@ -100,7 +109,11 @@ impl Watchdog {
                 Some(thread) => thread,
                 None => match spawn(self.mode, self.deadline) {
                     Ok(thread) => *self.thread.insert(thread),
-                    Err(error) => return self.pass_here(&error),
+                    Err(error) => {
+                        return self.pass_here(format_args!(
+                            "cannot start the exit run's thread ({error})"
+                        ))
+                    }
                 },
             };
             thread.order_pass();
@@ -116,6 +129,12 @@ impl Watchdog {
                     }
                 }
                 Watched::TimedOut => self.thread = None,
+                Watched::NotStarted => {
+                    self.thread = None;
+                    return self.pass_here(format_args!(
+                        "the exit run's thread did not start within {START_PATIENCE:?} (this thread may hold std's stdout or stderr lock)"
+                    ));
+                }
                 Watched::Ended(PassEnd::DeadlinePassed) => return self.deadline_passed(),
                 Watched::DeadlinePassed => {
                     self.thread = None;
@@ -145,9 +164,9 @@ impl Watchdog {
 
     /// The run's thread could not be started: the handlers run on this one, with no
     /// time limit and no async handler, as where no thread may start.
-    fn pass_here(&mut self, error: &std::io::Error) -> RunEnd {
+    fn pass_here(&mut self, why: std::fmt::Arguments<'_>) -> RunEnd {
         report::line(format_args!(
-            "cannot start the exit run's thread ({error}); running the handlers on the exiting thread, with no time limit (thread-locals such as tracing's may be gone there)"
+            "{why}; running the handlers on the exiting thread, with no time limit (thread-locals such as tracing's may be gone there)"
         ));
         run::take_and_run(self.mode, None, &mut Executor::elsewhere());
         RunEnd::Completed
@@ -158,12 +177,25 @@ impl Watchdog {
     fn watch(&mut self, thread: &'static RunThread) -> Watched {
         // The handler last seen running, and when it was first seen.
         let mut seen: Option<(u64, Instant)> = None;
+        let start_by = Instant::now().checked_add(START_PATIENCE);
+        let mut begun = false;
         loop {
             let now = Instant::now();
             if self.deadline.is_some_and(|deadline| now >= deadline) {
                 return abandon_at_deadline(thread);
             }
             let mut wake = self.deadline;
+            if !begun {
+                begun = thread.has_begun();
+                if !begun {
+                    if start_by.is_some_and(|start_by| now >= start_by)
+                        && thread.abandon_before_start()
+                    {
+                        return Watched::NotStarted;
+                    }
+                    wake = earliest(wake, start_by);
+                }
+            }
             match thread.handler_running() {
                 // Each handler keeps the timeout in force when it started, even if
                 // it is turned off or changed while it runs.
@@ -273,6 +305,9 @@ fn serve(thread: &'static RunThread, mode: Mode) {
     threads::count_waiting_run_as_own();
     thread.enter();
     let mut executor = Executor::on_run_thread();
+    // See `START_PATIENCE`: blocks while the thread that began the exit holds one.
+    drop(std::io::stdout().lock());
+    drop(std::io::stderr().lock());
     while thread.next_order() {
         let end = run::take_and_run(mode, Some(thread), &mut executor);
         if thread.in_forked_child() {

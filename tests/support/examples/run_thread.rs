@@ -20,7 +20,9 @@
 //! - `fork-abandoned`: under a 50 ms handler timeout, a handler forks once the
 //!   parent has abandoned it (the handler after it says so); the child calls
 //!   `atexit::exit(9)`; the oldest handler waits for the child without a timeout;
-//!   the process exits with 3.
+//!   the process exits with 3;
+//! - `stdout-locked`: `main` holds std's stdout lock when it calls
+//!   `std::process::exit(3)`; a handler prints.
 //!
 //! `ATEXIT_TIMEOUT_MS` and `ATEXIT_DEADLINE_MS` apply as everywhere.
 
@@ -75,8 +77,19 @@ fn main() {
         "fork-other-thread" => fork_other_thread(),
         #[cfg(unix)]
         "fork-abandoned" => fork_abandoned(),
+        "stdout-locked" => stdout_locked(),
         _ => panic!("unknown mode {mode:?}"),
     }
+}
+
+/// A program that writes through a `StdoutLock` for speed and exits while it is
+/// alive: the run's thread could never print.
+fn stdout_locked() -> ! {
+    use std::io::Write;
+    atexit::register(|| println!("the handler printed"));
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "main holds stdout").unwrap();
+    shared::exit_with_limits(3)
 }
 
 fn hang() -> ! {
