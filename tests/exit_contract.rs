@@ -108,10 +108,26 @@ fn the_deadline_ends_a_handler_blocked_inside_c_stdio() {
         Unread::StdoutUntilExit,
         Duration::from_secs(5),
     );
-    assert_eq!(run.code(), Some(3), "{:?}: {}", run.status, run.stderr);
-    assert!(took < Duration::from_secs(3), "took {took:?}");
+    // Where the C library does not tell the status, the runtime returns to it, whose
+    // stream flush then waits for the abandoned handler's lock: after a second the
+    // process ends with status 1, and says so.
+    let status_known = cfg!(all(target_os = "linux", target_env = "gnu"));
+    let expected = if status_known { 3 } else { 1 };
+    assert_eq!(
+        run.code(),
+        Some(expected),
+        "{:?}: {}",
+        run.status,
+        run.stderr
+    );
+    assert!(took < Duration::from_secs(4), "took {took:?}");
     let reports = run.reports();
-    assert_eq!(reports.len(), 2, "{}", run.stderr);
+    assert_eq!(
+        reports.len(),
+        if status_known { 2 } else { 3 },
+        "{}",
+        run.stderr
+    );
     assert!(
         reports[0].starts_with("atexit: handler `exit_contract::stdio_deadline::{{closure}}` (")
             && reports[0].ends_with(DEADLINE_ABANDONED),
@@ -421,7 +437,7 @@ fn a_child_forked_in_a_handler_sees_the_parents_exit() {
             format!("child's own handler sees {seen}"),
             format!("oldest handler in child sees {seen}"),
             format!("oldest handler in parent sees {seen}"),
-            "parent: child exited with 6".to_owned(),
+            format!("parent: child exited with {}", forked_child_status(6)),
         ] {
             assert!(
                 lines.contains(&expected.as_str()),
@@ -446,7 +462,7 @@ fn a_child_forked_in_a_handler_that_returns_exits_with_the_parents_status() {
         assert_eq!(
             run.lines(),
             [
-                "parent: child exited with 6".to_owned(),
+                format!("parent: child exited with {}", forked_child_status(6)),
                 format!("oldest handler in parent sees {seen}"),
                 "static handler ran".to_owned(),
             ],
@@ -454,5 +470,17 @@ fn a_child_forked_in_a_handler_that_returns_exits_with_the_parents_status() {
         );
         assert_eq!(run.code(), Some(6), "{what}");
         assert!(took < Duration::from_secs(10), "took {took:?}: {what}");
+    }
+}
+
+/// The status a child forked in a handler ends with when its parent exits with
+/// `status`: the parent's where the C library tells it (glibc), else 0 (README,
+/// `fork()` caveat).
+#[cfg(unix)]
+fn forked_child_status(status: i32) -> i32 {
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        status
+    } else {
+        0
     }
 }

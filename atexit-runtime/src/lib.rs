@@ -416,7 +416,8 @@ pub fn exit_reason() -> Option<ExitReason> {
 /// nothing else runs, and a run started by a signal dies by that signal. Where the C
 /// library does not tell the status (not glibc), the runtime returns to it instead,
 /// and it ends the process with that status after the exit handlers of other
-/// libraries. Each handler is still limited by the [handler
+/// libraries, within a second (else with status 1, said on stderr: its stream flush
+/// may wait for a lock an abandoned handler holds). Each handler is still limited by the [handler
 /// timeout](set_handler_timeout). It does not apply to [`run_exit_handlers`]. A
 /// thread that registers handlers without pause during the run keeps it going until
 /// the deadline (every handler registered during the run runs).

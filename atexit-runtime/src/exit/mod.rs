@@ -158,8 +158,13 @@ pub(crate) fn at_process_exit(status: Option<i32>) {
         match requested.or(status) {
             Some(code) => end_at_deadline(code),
             // The C library did not tell the status, and knows it: it ends the process
-            // with it once this returns, after the exit handlers of other libraries.
-            None => return,
+            // with it once this returns, after the exit handlers of other libraries
+            // and a flush of its streams, which may wait for a lock an abandoned
+            // handler holds. That is bounded too.
+            None => {
+                end_unless_ended_within(C_EXIT_PATIENCE);
+                return;
+            }
         }
     }
     if let Some(code) = request::take() {
@@ -418,6 +423,29 @@ fn end_now(code: i32) -> ! {
     unsafe {
         libc::fflush(std::ptr::null_mut());
         libc::_exit(code)
+    }
+}
+
+/// How long the C library's own exit may take after the deadline, where the runtime
+/// returns to it (it alone knows the status).
+const C_EXIT_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Ends the process with status 1 unless it ended within `patience`: what the
+/// deadline leaves to a C library that does not tell the status.
+fn end_unless_ended_within(patience: Duration) {
+    let ending = thread::Builder::new()
+        .name("atexit-end".into())
+        .spawn(move || {
+            thread::sleep(patience);
+            report::line(format_args!(
+                "the C library's exit did not finish within {patience:?} of the exit deadline; ending the process with status 1"
+            ));
+            // SAFETY: `_exit` has no preconditions; after a deadline nothing else may
+            // run.
+            unsafe { libc::_exit(1) }
+        });
+    if ending.is_err() {
+        report::internal("cannot bound the C library's exit after the deadline");
     }
 }
 
