@@ -417,10 +417,11 @@ pub fn exit_reason() -> Option<ExitReason> {
 /// library does not tell the status (not glibc), the runtime returns to it instead,
 /// and it ends the process with that status after the exit handlers of other
 /// libraries, within a second (else with status 1, said on stderr: its stream flush
-/// may wait for a lock an abandoned handler holds). Each handler is still limited by the [handler
-/// timeout](set_handler_timeout). It does not apply to [`run_exit_handlers`]. A
-/// thread that registers handlers without pause during the run keeps it going until
-/// the deadline (every handler registered during the run runs).
+/// may wait for a lock an abandoned handler holds). Each handler is still limited by
+/// the [handler timeout](set_handler_timeout). It does not apply to
+/// [`run_exit_handlers`]. A thread that registers handlers without pause during the
+/// run keeps it going until the deadline (every handler registered during the run
+/// runs).
 ///
 /// Supervisors kill a process that does not stop in time (systemd after
 /// `TimeoutStopSec`, Kubernetes after `terminationGracePeriodSeconds`, Docker after
