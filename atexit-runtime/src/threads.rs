@@ -219,6 +219,7 @@ pub(crate) const DEFAULT_MAIN_STACK: usize = 8 << 20;
 
 /// The largest stack asked for a thread: a limit far above what any stack uses
 /// would only make the thread fail to start.
+#[cfg(unix)]
 const LARGEST_STACK: usize = 1 << 30;
 
 /// The stack the main thread gets: the soft `RLIMIT_STACK` where there is one and
