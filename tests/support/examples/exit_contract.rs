@@ -27,24 +27,7 @@ mod shared;
 
 use std::time::Duration;
 
-/// Writes `line` and a newline to stdout with one `write`, bypassing every buffer
-/// and lock: what a child forked from a threaded process may do, and what the
-/// deadline cannot lose.
-#[cfg(unix)]
-fn say(line: &str) {
-    let line = format!("{line}\n");
-    // SAFETY: the pointer and length describe `line`, alive for the call.
-    unsafe { libc::write(1, line.as_ptr().cast(), line.len()) };
-}
-
-/// Writes `line` and a newline to stdout at once (no fork on Windows).
-#[cfg(not(unix))]
-fn say(line: &str) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
-}
-
+use shared::say;
 /// What the exit looks like from here.
 #[cfg(unix)]
 fn seen() -> String {

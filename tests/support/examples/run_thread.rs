@@ -32,22 +32,7 @@ mod shared;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Writes `line` and a newline to stdout with one `write`: what a forked child may
-/// do, and what an abandoned handler writes without holding std's stdout lock.
-#[cfg(unix)]
-fn say(line: &str) {
-    let line = format!("{line}\n");
-    // SAFETY: the pointer and length describe `line`, alive for the call.
-    unsafe { libc::write(1, line.as_ptr().cast(), line.len()) };
-}
-
-#[cfg(not(unix))]
-fn say(line: &str) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
-}
-
+use shared::say;
 /// Waits until `flag` is set, for at most `limit`; says whether it was.
 #[cfg(unix)]
 fn wait_for(flag: &AtomicBool, limit: Duration) -> bool {
