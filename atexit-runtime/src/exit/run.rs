@@ -145,10 +145,7 @@ pub(super) fn take_and_run(
         }
         watched = watch;
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            report::line(format_args!(
-                "skipped handler {}: the exit deadline passed",
-                job.subject.info().label()
-            ));
+            report_skipped(&job.subject.info());
             // Skipped means that none of its code runs, its destructor included.
             std::mem::forget(job);
             return LoopEnd::DeadlinePassed;
@@ -201,6 +198,14 @@ fn run_declared_in_a_row(order: &'static [Declared], mut next: usize) -> usize {
         }
     }
     next
+}
+
+/// Reports a handler the deadline left unrun.
+pub(super) fn report_skipped(info: &crate::info::HandlerInfo) {
+    report::line(format_args!(
+        "skipped handler {}: the exit deadline passed",
+        info.label()
+    ));
 }
 
 /// A handler on the thread that began the run: where no thread may start, or when

@@ -154,10 +154,7 @@ impl Watchdog {
     /// ends.
     fn deadline_passed(&self) -> RunEnd {
         for info in pending::in_exit_order() {
-            report::line(format_args!(
-                "skipped handler {}: the exit deadline passed",
-                info.label()
-            ));
+            run::report_skipped(&info);
         }
         RunEnd::DeadlinePassed
     }
