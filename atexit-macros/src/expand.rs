@@ -306,7 +306,7 @@ fn handler_element(
                     }
                 }
             },
-            quote!(Async),
+            quote!(new_async),
         ),
         None => (
             quote! {
@@ -314,8 +314,12 @@ fn handler_element(
                     #call
                 }
             },
-            quote!(Sync),
+            quote!(new),
         ),
+    };
+    let answer = match &sig.asyncness {
+        Some(_) => quote!(started),
+        None => quote!(finished),
     };
     let working_dir = std::env::current_dir()
         .ok()
@@ -356,12 +360,19 @@ fn handler_element(
                     #private::function_path(&#path)
                 }
 
-                fn describe() -> #private::StaticInfo {
-                    #private::link_exit_hook();
-                    #private::StaticInfo {
-                        path: Self::path(),
-                        name: #name,
-                        file: #file,
+                // One function for both, so that the element holds one pointer.
+                fn entry(call: #private::Call) -> #private::Answer {
+                    match call {
+                        #private::Call::Run => #private::Answer::#answer(Self::run()),
+                        #private::Call::Describe(slot) => {
+                            #private::link_exit_hook();
+                            *slot = #private::core::option::Option::Some(#private::StaticInfo {
+                                path: Self::path(),
+                                name: #name,
+                                file: #file,
+                            });
+                            #private::Answer::Described
+                        }
                     }
                 }
             }
@@ -370,9 +381,8 @@ fn handler_element(
                 #[#private::linkme::distributed_slice(#private::ATEXIT_V0_1_HANDLERS)]
                 #[linkme(crate = #private::linkme)]
                 static __ATEXIT_HANDLER: #private::StaticHandler =
-                    #private::StaticHandler::new(
-                        #private::Run::#run_kind(__AtexitElement::run),
-                        __AtexitElement::describe,
+                    #private::StaticHandler::#run_kind(
+                        __AtexitElement::entry,
                         __AtexitElement::ORDER,
                     );
                 #private::keep_linked!(__ATEXIT_HANDLER);

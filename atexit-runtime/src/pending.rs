@@ -13,9 +13,8 @@ pub(crate) fn count() -> usize {
 /// The pending handlers in the order they will run.
 pub(crate) fn in_exit_order() -> Vec<HandlerInfo> {
     let declared = statics::owned_in_exit_order()
-        .iter()
-        .filter(|declared| declared.is_pending())
-        .map(|declared| (declared.rank, declared.info()));
+        .filter(|(_, handler)| handler.is_pending())
+        .map(|(rank, handler)| (rank, handler.info()));
     let mut listed = registry::snapshot();
     listed.extend(declared);
     // The exit run takes the greatest rank next: the same rule.

@@ -24,39 +24,80 @@ pub static ATEXIT_V0_1_HANDLERS: [StaticHandler];
 /// One `#[on_exit]` function, as the attribute records it. Built only by the macro.
 ///
 /// What the exit run needs is in the element itself, so that running a thousand
-/// handlers does not call a thousand functions to ask; it holds two pointers, which
-/// the loader patches before `main` in a position-independent executable. What only
-/// reports need (names, file, path) comes from `describe`, which builds it in code.
+/// handlers does not call a thousand functions to ask. It holds one pointer, `entry`,
+/// which both runs the handler and describes it: each pointer in an element is a
+/// relocation the loader patches before `main` in a position-independent executable,
+/// the largest part of what an element costs a program that never reports.
 #[doc(hidden)]
 pub struct StaticHandler {
-    run: Run,
-    describe: fn() -> StaticInfo,
+    entry: fn(Call) -> Answer,
     order: OrderKey,
     state: AtomicU8,
-}
-
-/// How a static handler runs. Built only by the macro.
-#[doc(hidden)]
-#[derive(Clone, Copy)]
-pub enum Run {
-    Sync(fn() -> Result<(), String>),
-    /// An `async fn`: gives the future to run.
     #[cfg(feature = "tokio")]
-    Async(fn() -> BoxFuture<Result<(), String>>),
+    is_async: bool,
 }
 
-impl Run {
-    pub(crate) fn is_async(self) -> bool {
+/// What the runtime asks of a static handler's entry function. Built only by the
+/// runtime.
+#[doc(hidden)]
+pub enum Call<'a> {
+    /// Run the handler; an `async fn` gives its future instead.
+    Run,
+    /// Write what only reports need (names, file, path) into the slot.
+    Describe(&'a mut Option<StaticInfo>),
+}
+
+/// What a static handler's entry function answers: two words, returned in registers,
+/// so that the common answer, [`Answer::Done`], costs next to nothing. Built only by
+/// the macro, through [`Answer::finished`] and [`Answer::started`].
+#[doc(hidden)]
+pub enum Answer {
+    /// To [`Call::Run`]: the handler returned `()` or `Ok(())`.
+    Done,
+    /// To [`Call::Run`]: the handler returned this error.
+    Failed(Box<String>),
+    /// To [`Call::Run`], from an `async fn`: the future to run.
+    #[cfg(feature = "tokio")]
+    Started(Box<BoxFuture<Result<(), String>>>),
+    /// To [`Call::Describe`]: the slot is filled.
+    Described,
+}
+
+impl Answer {
+    /// How a handler that is not async ended.
+    #[doc(hidden)]
+    #[inline]
+    pub fn finished(outcome: Result<(), String>) -> Self {
+        match outcome {
+            Ok(()) => Answer::Done,
+            Err(message) => Answer::Failed(Box::new(message)),
+        }
+    }
+
+    /// The future of an `async fn`.
+    #[doc(hidden)]
+    #[cfg(feature = "tokio")]
+    pub fn started(future: BoxFuture<Result<(), String>>) -> Self {
+        Answer::Started(Box::new(future))
+    }
+
+    /// How a handler that is not async ended, from its answer to [`Call::Run`].
+    #[inline]
+    pub(crate) fn into_outcome(self) -> Result<(), String> {
         match self {
-            Run::Sync(_) => false,
+            Answer::Done => Ok(()),
+            Answer::Failed(message) => Err(*message),
+            // The attribute's entry functions answer `Run` with one of the above, or,
+            // for an `async fn`, which the run gives an executor, with its future.
             #[cfg(feature = "tokio")]
-            Run::Async(_) => true,
+            Answer::Started(_) => unreachable!("an async handler was run as a sync one"),
+            Answer::Described => unreachable!("a static handler answered a run with a description"),
         }
     }
 }
 
-/// What `describe` returns: the parts of a handler that only reports need. Built
-/// only by the macro.
+/// What a handler's entry function describes: the parts of a handler that only
+/// reports need. Built only by the macro.
 #[doc(hidden)]
 pub struct StaticInfo {
     /// The function's path as `std::any::type_name` spells it, for `unregister_fn`.
@@ -87,18 +128,74 @@ static OWNED: AtomicBool = AtomicBool::new(true);
 static OWNED_BY_PARENT: AtomicBool = AtomicBool::new(true);
 
 impl StaticHandler {
+    /// A handler whose entry function answers [`Call::Run`] with
+    /// [`Answer::Finished`].
     #[doc(hidden)]
-    pub const fn new(run: Run, describe: fn() -> StaticInfo, order: OrderKey) -> Self {
+    pub const fn new(entry: fn(Call) -> Answer, order: OrderKey) -> Self {
         StaticHandler {
-            run,
-            describe,
+            entry,
             order,
             state: AtomicU8::new(State::Pending as u8),
+            #[cfg(feature = "tokio")]
+            is_async: false,
         }
     }
 
-    fn is_pending(&self) -> bool {
+    /// A handler whose entry function answers [`Call::Run`] with [`Answer::Started`].
+    #[doc(hidden)]
+    #[cfg(feature = "tokio")]
+    pub const fn new_async(entry: fn(Call) -> Answer, order: OrderKey) -> Self {
+        StaticHandler {
+            is_async: true,
+            ..StaticHandler::new(entry, order)
+        }
+    }
+
+    pub(crate) fn is_pending(&self) -> bool {
         self.state.load(Ordering::Acquire) == State::Pending as u8
+    }
+
+    /// Takes the handler for running; false if another run has it or it was removed.
+    pub(crate) fn claim(&self) -> bool {
+        self.leave_pending(State::Claimed)
+    }
+
+    pub(crate) fn is_async(&self) -> bool {
+        #[cfg(feature = "tokio")]
+        return self.is_async;
+        #[cfg(not(feature = "tokio"))]
+        false
+    }
+
+    /// Runs the handler, or, if it is async, gives the future to run.
+    #[inline]
+    pub(crate) fn call(&self) -> Answer {
+        (self.entry)(Call::Run)
+    }
+
+    fn describe(&self) -> StaticInfo {
+        let mut slot = None;
+        let _described = (self.entry)(Call::Describe(&mut slot));
+        // The attribute's entry functions answer `Describe` by filling the slot.
+        slot.expect("a static handler's entry function describes it")
+    }
+
+    fn path(&self) -> &'static str {
+        self.describe().path
+    }
+
+    /// What reports and `handlers()` say of it, asked of the handler each time: only
+    /// they need it.
+    pub(crate) fn info(&self) -> HandlerInfo {
+        let info = self.describe();
+        HandlerInfo::new(
+            info.name,
+            self.order.priority(),
+            info.file,
+            self.order.line(),
+            true,
+            self.is_async(),
+        )
     }
 
     /// Moves the handler out of `Pending`; false if it had left it already.
@@ -153,84 +250,57 @@ pub fn function_path<F>(_: &F) -> &'static str {
         .unwrap_or(path)
 }
 
-/// A static handler in exit order.
-pub(crate) struct Declared {
-    handler: &'static StaticHandler,
-    pub(crate) rank: Rank,
-}
+/// The static handlers in exit order, greatest [`Rank`] first: by priority, then
+/// the one declared last first.
+pub(crate) struct ExitOrder(Box<[&'static StaticHandler]>);
 
-impl Declared {
-    pub(crate) fn is_pending(&self) -> bool {
-        self.handler.is_pending()
+impl ExitOrder {
+    pub(crate) fn get(&self, position: usize) -> Option<&'static StaticHandler> {
+        self.0.get(position).copied()
     }
 
-    /// Takes the handler for running; false if another run has it or it was removed.
-    pub(crate) fn claim(&self) -> bool {
-        self.handler.leave_pending(State::Claimed)
+    /// The rank of the handler at `position`: the last in exit order counts as the
+    /// first registered.
+    pub(crate) fn rank(&self, position: usize) -> Rank {
+        Rank {
+            priority: self.0[position].order.priority(),
+            registered: Registered::BeforeMain(self.0.len() - 1 - position),
+        }
     }
 
-    pub(crate) fn run(&self) -> Run {
-        self.handler.run
-    }
-
-    fn path(&self) -> &'static str {
-        (self.handler.describe)().path
-    }
-
-    /// What reports and `handlers()` say of it, asked of the handler each time: only
-    /// they need it.
-    pub(crate) fn info(&self) -> HandlerInfo {
-        let info = (self.handler.describe)();
-        HandlerInfo::new(
-            info.name,
-            self.handler.order.priority(),
-            info.file,
-            self.handler.order.line(),
-            true,
-            self.handler.run.is_async(),
-        )
+    pub(crate) fn ranked(&self) -> impl Iterator<Item = (Rank, &'static StaticHandler)> + '_ {
+        (0..self.0.len()).map(|position| (self.rank(position), self.0[position]))
     }
 }
 
-/// The static handlers in exit order: greatest [`Rank`] first.
-pub(crate) fn exit_order() -> &'static [Declared] {
-    static ORDER: OnceLock<Box<[Declared]>> = OnceLock::new();
+/// The static handlers in exit order.
+pub(crate) fn exit_order() -> &'static ExitOrder {
+    static ORDER: OnceLock<ExitOrder> = OnceLock::new();
     ORDER.get_or_init(sort_for_exit)
 }
 
-fn sort_for_exit() -> Box<[Declared]> {
-    let count = ATEXIT_V0_1_HANDLERS.len();
-    let mut order: Vec<Declared> = ATEXIT_V0_1_HANDLERS
-        .iter()
-        .map(|handler| Declared {
-            handler,
-            rank: Rank {
-                priority: handler.order.priority(),
-                registered: Registered::BeforeMain(0),
-            },
-        })
-        .collect();
-    // Handlers that one `macro_rules!` call declares share a position; their paths
-    // tell them apart, asked only then.
-    order.sort_unstable_by(|a, b| {
-        b.handler
-            .order
-            .cmp(&a.handler.order)
-            .then_with(|| b.path().cmp(a.path()))
-    });
-    for (position, declared) in order.iter_mut().enumerate() {
-        declared.rank.registered = Registered::BeforeMain(count - 1 - position);
+/// Sorts the slice on the keys. The linker keeps the elements of one file in
+/// declaration order or reverses it (which, depends on the build): the usual
+/// program sorts nothing, after a check.
+fn sort_for_exit() -> ExitOrder {
+    let slice = &ATEXIT_V0_1_HANDLERS[..];
+    if slice.windows(2).all(|pair| pair[0].order < pair[1].order) {
+        return ExitOrder(slice.iter().rev().collect());
     }
-    order.into_boxed_slice()
+    let mut order: Box<[&'static StaticHandler]> = slice.iter().collect();
+    // Handlers that one `macro_rules!` call declares share a position; their paths
+    // tell them apart, asked only then. The reverse of declaration order takes the
+    // sort one pass.
+    order.sort_unstable_by(|a, b| b.order.cmp(&a.order).then_with(|| b.path().cmp(a.path())));
+    ExitOrder(order)
 }
 
 /// The static handlers this process runs, in exit order, pending or not.
-pub(crate) fn owned_in_exit_order() -> &'static [Declared] {
-    if owned() {
-        exit_order()
-    } else {
-        &[]
-    }
+pub(crate) fn owned_in_exit_order() -> impl Iterator<Item = (Rank, &'static StaticHandler)> {
+    owned()
+        .then(exit_order)
+        .into_iter()
+        .flat_map(ExitOrder::ranked)
 }
 
 /// Whether this process runs the static handlers.
@@ -250,9 +320,8 @@ pub(crate) fn pending() -> usize {
 /// Disables every pending handler declared on the function at `path`.
 pub(crate) fn disable_function(path: &str) -> usize {
     owned_in_exit_order()
-        .iter()
-        .filter(|declared| {
-            declares(declared.path(), path) && declared.handler.leave_pending(State::Disabled)
+        .filter(|(_, handler)| {
+            declares(handler.path(), path) && handler.leave_pending(State::Disabled)
         })
         .count()
 }
@@ -320,8 +389,7 @@ fn generic_arguments_len(text: &[u8]) -> Option<usize> {
 /// Disables every pending static handler this process owns.
 pub(crate) fn disable_all() -> usize {
     owned_in_exit_order()
-        .iter()
-        .filter(|declared| declared.handler.leave_pending(State::Disabled))
+        .filter(|(_, handler)| handler.leave_pending(State::Disabled))
         .count()
 }
 

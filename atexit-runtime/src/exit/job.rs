@@ -9,7 +9,9 @@ use crate::info::HandlerInfo;
 use crate::payload::{Called, Payload};
 use crate::registry::Taken;
 use crate::report;
-use crate::statics::{Declared, Run};
+#[cfg(feature = "tokio")]
+use crate::statics::Answer;
+use crate::statics::StaticHandler;
 
 use super::executor::Executor;
 use super::request;
@@ -24,21 +26,21 @@ pub(super) struct Job {
 #[derive(Clone)]
 pub(super) enum Subject {
     /// Described only when a line is written: asking costs a call.
-    Declared(&'static Declared),
+    Declared(&'static StaticHandler),
     Registered(HandlerInfo),
 }
 
 /// What runs the handler.
 pub(super) enum Call {
-    Declared(Run),
+    Declared(&'static StaticHandler),
     Registered(Payload),
 }
 
 impl Job {
-    pub(super) fn declared(declared: &'static Declared) -> Self {
+    pub(super) fn declared(handler: &'static StaticHandler) -> Self {
         Job {
-            subject: Subject::Declared(declared),
-            call: Call::Declared(declared.run()),
+            subject: Subject::Declared(handler),
+            call: Call::Declared(handler),
         }
     }
 
@@ -52,7 +54,7 @@ impl Job {
     /// Whether the handler is async, and so must run on a worker.
     pub(super) fn is_async(&self) -> bool {
         match &self.call {
-            Call::Declared(run) => run.is_async(),
+            Call::Declared(handler) => handler.is_async(),
             Call::Registered(payload) => payload.is_async(),
         }
     }
@@ -70,9 +72,11 @@ impl Call {
         // Reading the clock would double the cost of a run of trivial handlers.
         let started = trace.then(Instant::now);
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| match call {
-            Call::Declared(Run::Sync(run)) => run(),
-            #[cfg(feature = "tokio")]
-            Call::Declared(Run::Async(run)) => executor.block_on(run()).and_then(|outcome| outcome),
+            Call::Declared(handler) => match handler.call() {
+                #[cfg(feature = "tokio")]
+                Answer::Started(future) => executor.block_on(*future).and_then(|outcome| outcome),
+                answer => answer.into_outcome(),
+            },
             Call::Registered(payload) => match payload.call() {
                 Called::Done => Ok(()),
                 #[cfg(feature = "tokio")]
@@ -98,10 +102,10 @@ impl Call {
 /// Runs a static handler that is not async, where nothing watches or traces the
 /// run: the common case, kept to a call and a check.
 #[inline]
-pub(super) fn run_declared(declared: &'static Declared, function: fn() -> Result<(), String>) {
-    let outcome = panic::catch_unwind(function);
+pub(super) fn run_declared(handler: &'static StaticHandler) {
+    let outcome = panic::catch_unwind(|| handler.call().into_outcome());
     if !matches!(outcome, Ok(Ok(()))) {
-        report_end(&Subject::Declared(declared), None, outcome);
+        report_end(&Subject::Declared(handler), None, outcome);
     }
 }
 
@@ -141,7 +145,7 @@ fn report_end(
 impl Subject {
     pub(super) fn info(&self) -> HandlerInfo {
         match self {
-            Subject::Declared(declared) => declared.info(),
+            Subject::Declared(handler) => handler.info(),
             Subject::Registered(info) => info.clone(),
         }
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::registry::{self, Drain};
 use crate::report;
-use crate::statics::{self, Declared, Run};
+use crate::statics::{self, ExitOrder};
 use crate::threads;
 
 use super::executor::Executor;
@@ -115,20 +115,21 @@ pub(super) fn take_and_run(
         }
         while declared
             .get(next_declared)
-            .is_some_and(|declared| !declared.is_pending())
+            .is_some_and(|handler| !handler.is_pending())
         {
             next_declared += 1;
         }
         // Checked at each step: a handler may fork, and the child then goes on here.
         let candidate = declared.get(next_declared).filter(|_| statics::owned());
-        let job = if let Some(taken) = drain.take_next(candidate.map(|declared| declared.rank)) {
+        let candidate_rank = candidate.map(|_| declared.rank(next_declared));
+        let job = if let Some(taken) = drain.take_next(candidate_rank) {
             Job::registered(taken)
-        } else if let Some(declared) = candidate {
+        } else if let Some(handler) = candidate {
             next_declared += 1;
-            if !declared.claim() {
+            if !handler.claim() {
                 continue;
             }
-            Job::declared(declared)
+            Job::declared(handler)
         } else if drain.is_empty() {
             break;
         } else {
@@ -181,20 +182,16 @@ pub(super) fn take_and_run(
 /// before them (no dynamic handler is pending, no timeout is set) and this process
 /// owns them (a handler may fork). Returns the position of the first it left.
 #[inline]
-fn run_declared_in_a_row(order: &'static [Declared], mut next: usize) -> usize {
-    while let Some(declared) = order.get(next) {
-        #[cfg_attr(not(feature = "tokio"), allow(irrefutable_let_patterns))]
-        let Run::Sync(function) = declared.run() else {
-            break;
-        };
-        if registry::any_pending() || TIMEOUT.is_set() || !statics::owned() {
+fn run_declared_in_a_row(order: &'static ExitOrder, mut next: usize) -> usize {
+    while let Some(handler) = order.get(next) {
+        if handler.is_async() || registry::any_pending() || TIMEOUT.is_set() || !statics::owned() {
             break;
         }
         next += 1;
-        if declared.claim() {
-            let subject = Subject::Declared(declared);
+        if handler.claim() {
+            let subject = Subject::Declared(handler);
             let _running = run_thread::running(&subject);
-            job::run_declared(declared, function);
+            job::run_declared(handler);
         }
     }
     next
