@@ -364,16 +364,23 @@ fn handler_element(
                 fn entry(call: #private::Call) -> #private::Answer {
                     match call {
                         #private::Call::Run => #private::Answer::#answer(Self::run()),
-                        #private::Call::Describe(slot) => {
-                            #private::link_exit_hook();
-                            *slot = #private::core::option::Option::Some(#private::StaticInfo {
-                                path: Self::path(),
-                                name: #name,
-                                file: #file,
-                            });
-                            #private::Answer::Described
-                        }
+                        #private::Call::Describe(slot) => Self::describe(slot),
                     }
+                }
+
+                // Apart, so that running does not pay for what only reports ask.
+                #[cold]
+                #[inline(never)]
+                fn describe(
+                    slot: &mut #private::core::option::Option<#private::StaticInfo>,
+                ) -> #private::Answer {
+                    #private::link_exit_hook();
+                    *slot = #private::core::option::Option::Some(#private::StaticInfo {
+                        path: Self::path(),
+                        name: #name,
+                        file: #file,
+                    });
+                    #private::Answer::Described
                 }
             }
 

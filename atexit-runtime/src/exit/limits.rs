@@ -23,12 +23,13 @@ pub(crate) struct Limit {
     variable: &'static str,
 }
 
-/// The variable has not been read yet.
-const FROM_ENV: u64 = u64::MAX;
+/// No limit, because nothing set one. The two markers of no limit are the greatest
+/// values, so that a run asks "is a limit set?" with one comparison per handler.
+const UNSET: u64 = u64::MAX;
 /// No limit: the program said so, or the variable is empty or `0`.
 const OFF: u64 = u64::MAX - 1;
-/// No limit, because nothing set one.
-const UNSET: u64 = u64::MAX - 2;
+/// The variable has not been read yet.
+const FROM_ENV: u64 = u64::MAX - 2;
 /// The longest limit: longer ones are capped here, a few centuries.
 const LONGEST: u64 = u64::MAX - 3;
 
@@ -105,7 +106,8 @@ impl Limit {
     /// once the variable was read.
     #[inline]
     pub(super) fn is_set(&self) -> bool {
-        self.in_force().is_some()
+        let setting = self.setting.load(Ordering::Relaxed);
+        setting < OFF && (setting != FROM_ENV || self.duration().is_some())
     }
 
     /// The limit in force, as [`duration`](Self::duration), in one load once the
