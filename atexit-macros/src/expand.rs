@@ -317,7 +317,7 @@ fn handler_element(
             quote!(new),
         ),
     };
-    let answer = match &sig.asyncness {
+    let reply = match &sig.asyncness {
         Some(_) => quote!(started),
         None => quote!(finished),
     };
@@ -361,10 +361,10 @@ fn handler_element(
                 }
 
                 // One function for both, so that the element holds one pointer.
-                fn entry(call: #private::Call) -> #private::Answer {
+                fn entry(call: #private::Request) -> #private::Reply {
                     match call {
-                        #private::Call::Run => #private::Answer::#answer(Self::run()),
-                        #private::Call::Describe(slot) => Self::describe(slot),
+                        #private::Request::Run => #private::Reply::#reply(Self::run()),
+                        #private::Request::Describe(slot) => Self::describe(slot),
                     }
                 }
 
@@ -373,14 +373,14 @@ fn handler_element(
                 #[inline(never)]
                 fn describe(
                     slot: &mut #private::core::option::Option<#private::StaticInfo>,
-                ) -> #private::Answer {
+                ) -> #private::Reply {
                     #private::link_exit_hook();
                     *slot = #private::core::option::Option::Some(#private::StaticInfo {
                         path: Self::path(),
                         name: #name,
                         file: #file,
                     });
-                    #private::Answer::Described
+                    #private::Reply::Described
                 }
             }
 

@@ -699,7 +699,8 @@ pub mod __private {
     #[cfg(feature = "tokio")]
     pub use crate::payload::BoxFuture;
     pub use crate::statics::{
-        function_path, Answer, Call, HandlerReturn, StaticHandler, StaticInfo, ATEXIT_V0_1_HANDLERS,
+        function_path, HandlerReturn, Reply, Request, StaticHandler, StaticInfo,
+        ATEXIT_V0_1_HANDLERS,
     };
     pub use linkme;
 }

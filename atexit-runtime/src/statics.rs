@@ -30,7 +30,7 @@ pub static ATEXIT_V0_1_HANDLERS: [StaticHandler];
 /// the largest part of what an element costs a program that never reports.
 #[doc(hidden)]
 pub struct StaticHandler {
-    entry: fn(Call) -> Answer,
+    entry: fn(Request) -> Reply,
     order: OrderKey,
     state: AtomicU8,
     #[cfg(feature = "tokio")]
@@ -40,7 +40,7 @@ pub struct StaticHandler {
 /// What the runtime asks of a static handler's entry function. Built only by the
 /// runtime.
 #[doc(hidden)]
-pub enum Call<'a> {
+pub enum Request<'a> {
     /// Run the handler; an `async fn` gives its future instead.
     Run,
     /// Write what only reports need (names, file, path) into the slot.
@@ -48,29 +48,30 @@ pub enum Call<'a> {
 }
 
 /// What a static handler's entry function answers: two words, returned in registers,
-/// so that the common answer, [`Answer::Done`], costs next to nothing. Built only by
-/// the macro, through [`Answer::finished`] and [`Answer::started`].
+/// so that the common answer, [`Reply::Done`], costs next to nothing (an error and an
+/// async handler's future are boxed once more for that). Built only by the macro,
+/// through [`Reply::finished`] and [`Reply::started`].
 #[doc(hidden)]
-pub enum Answer {
-    /// To [`Call::Run`]: the handler returned `()` or `Ok(())`.
+pub enum Reply {
+    /// To [`Request::Run`]: the handler returned `()` or `Ok(())`.
     Done,
-    /// To [`Call::Run`]: the handler returned this error.
+    /// To [`Request::Run`]: the handler returned this error.
     Failed(Box<String>),
-    /// To [`Call::Run`], from an `async fn`: the future to run.
+    /// To [`Request::Run`], from an `async fn`: the future to run.
     #[cfg(feature = "tokio")]
     Started(Box<BoxFuture<Result<(), String>>>),
-    /// To [`Call::Describe`]: the slot is filled.
+    /// To [`Request::Describe`]: the slot is filled.
     Described,
 }
 
-impl Answer {
+impl Reply {
     /// How a handler that is not async ended.
     #[doc(hidden)]
     #[inline]
     pub fn finished(outcome: Result<(), String>) -> Self {
         match outcome {
-            Ok(()) => Answer::Done,
-            Err(message) => Answer::Failed(Box::new(message)),
+            Ok(()) => Reply::Done,
+            Err(message) => Reply::Failed(Box::new(message)),
         }
     }
 
@@ -78,20 +79,20 @@ impl Answer {
     #[doc(hidden)]
     #[cfg(feature = "tokio")]
     pub fn started(future: BoxFuture<Result<(), String>>) -> Self {
-        Answer::Started(Box::new(future))
+        Reply::Started(Box::new(future))
     }
 
-    /// How a handler that is not async ended, from its answer to [`Call::Run`].
+    /// How a handler that is not async ended, from its answer to [`Request::Run`].
     #[inline]
     pub(crate) fn into_outcome(self) -> Result<(), String> {
         match self {
-            Answer::Done => Ok(()),
-            Answer::Failed(message) => Err(*message),
+            Reply::Done => Ok(()),
+            Reply::Failed(message) => Err(*message),
             // The attribute's entry functions answer `Run` with one of the above, or,
             // for an `async fn`, which the run gives an executor, with its future.
             #[cfg(feature = "tokio")]
-            Answer::Started(_) => unreachable!("an async handler was run as a sync one"),
-            Answer::Described => unreachable!("a static handler answered a run with a description"),
+            Reply::Started(_) => unreachable!("an async handler was run as a sync one"),
+            Reply::Described => unreachable!("a static handler answered a run with a description"),
         }
     }
 }
@@ -128,10 +129,10 @@ static OWNED: AtomicBool = AtomicBool::new(true);
 static OWNED_BY_PARENT: AtomicBool = AtomicBool::new(true);
 
 impl StaticHandler {
-    /// A handler whose entry function answers [`Call::Run`] with
-    /// [`Answer::Finished`].
+    /// A handler whose entry function answers [`Request::Run`] with [`Reply::Done`]
+    /// or [`Reply::Failed`].
     #[doc(hidden)]
-    pub const fn new(entry: fn(Call) -> Answer, order: OrderKey) -> Self {
+    pub const fn new(entry: fn(Request) -> Reply, order: OrderKey) -> Self {
         StaticHandler {
             entry,
             order,
@@ -141,10 +142,11 @@ impl StaticHandler {
         }
     }
 
-    /// A handler whose entry function answers [`Call::Run`] with [`Answer::Started`].
+    /// A handler whose entry function answers [`Request::Run`] with [`Reply::Started`]: an
+    /// `async fn`.
     #[doc(hidden)]
     #[cfg(feature = "tokio")]
-    pub const fn new_async(entry: fn(Call) -> Answer, order: OrderKey) -> Self {
+    pub const fn new_async(entry: fn(Request) -> Reply, order: OrderKey) -> Self {
         StaticHandler {
             is_async: true,
             ..StaticHandler::new(entry, order)
@@ -169,13 +171,13 @@ impl StaticHandler {
 
     /// Runs the handler, or, if it is async, gives the future to run.
     #[inline]
-    pub(crate) fn call(&self) -> Answer {
-        (self.entry)(Call::Run)
+    pub(crate) fn run(&self) -> Reply {
+        (self.entry)(Request::Run)
     }
 
     fn describe(&self) -> StaticInfo {
         let mut slot = None;
-        let _described = (self.entry)(Call::Describe(&mut slot));
+        let _described = (self.entry)(Request::Describe(&mut slot));
         // The attribute's entry functions answer `Describe` by filling the slot.
         slot.expect("a static handler's entry function describes it")
     }
@@ -279,19 +281,19 @@ pub(crate) fn exit_order() -> &'static ExitOrder {
     ORDER.get_or_init(sort_for_exit)
 }
 
-/// Sorts the slice on the keys. The linker keeps the elements of one file in
-/// declaration order or reverses it (which, depends on the build): the usual
-/// program sorts nothing, after a check.
+/// Sorts the slice on the keys. The linker lays out the elements of each file in
+/// declaration order, one run per file: a program whose handlers are in one file
+/// (and so in order) pays a check, and others a merging sort, which takes the runs
+/// as they are.
 fn sort_for_exit() -> ExitOrder {
     let slice = &ATEXIT_V0_1_HANDLERS[..];
     if slice.windows(2).all(|pair| pair[0].order < pair[1].order) {
         return ExitOrder(slice.iter().rev().collect());
     }
     let mut order: Box<[&'static StaticHandler]> = slice.iter().collect();
-    // Handlers that one `macro_rules!` call declares share a position; their paths
-    // tell them apart, asked only then. The reverse of declaration order takes the
-    // sort one pass.
-    order.sort_unstable_by(|a, b| b.order.cmp(&a.order).then_with(|| b.path().cmp(a.path())));
+    // Keys tie only past their fields' widths (or for two copies of one crate); the
+    // paths then decide, asked only then.
+    order.sort_by(|a, b| b.order.cmp(&a.order).then_with(|| b.path().cmp(a.path())));
     ExitOrder(order)
 }
 

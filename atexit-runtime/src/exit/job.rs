@@ -10,7 +10,7 @@ use crate::payload::{Called, Payload};
 use crate::registry::Taken;
 use crate::report;
 #[cfg(feature = "tokio")]
-use crate::statics::Answer;
+use crate::statics::Reply;
 use crate::statics::StaticHandler;
 
 use super::executor::Executor;
@@ -72,10 +72,10 @@ impl Call {
         // Reading the clock would double the cost of a run of trivial handlers.
         let started = trace.then(Instant::now);
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| match call {
-            Call::Declared(handler) => match handler.call() {
+            Call::Declared(handler) => match handler.run() {
                 #[cfg(feature = "tokio")]
-                Answer::Started(future) => executor.block_on(*future).and_then(|outcome| outcome),
-                answer => answer.into_outcome(),
+                Reply::Started(future) => executor.block_on(*future).and_then(|outcome| outcome),
+                reply => reply.into_outcome(),
             },
             Call::Registered(payload) => match payload.call() {
                 Called::Done => Ok(()),
@@ -103,7 +103,7 @@ impl Call {
 /// run: the common case, kept to a call and a check.
 #[inline]
 pub(super) fn run_declared(handler: &'static StaticHandler) {
-    let outcome = panic::catch_unwind(|| handler.call().into_outcome());
+    let outcome = panic::catch_unwind(|| handler.run().into_outcome());
     if !matches!(outcome, Ok(Ok(()))) {
         report_end(&Subject::Declared(handler), None, outcome);
     }
