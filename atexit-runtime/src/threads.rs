@@ -179,6 +179,23 @@ pub(crate) fn others_were_ended() -> bool {
     unsafe { RtlDllShutdownInProgress() != 0 }
 }
 
+/// Starts a thread of the runtime's, named `name`, with a stack of `stack_size`
+/// bytes if given, else std's default, and lets it run on its own. Every thread the
+/// runtime starts goes through here with its body boxed, so that std's thread start
+/// is compiled once rather than once per body.
+#[inline(never)]
+pub(crate) fn spawn(
+    name: &str,
+    stack_size: Option<usize>,
+    body: Box<dyn FnOnce() + Send>,
+) -> std::io::Result<std::thread::Thread> {
+    let mut builder = std::thread::Builder::new().name(name.to_owned());
+    if let Some(stack_size) = stack_size {
+        builder = builder.stack_size(stack_size);
+    }
+    builder.spawn(body).map(|started| started.thread().clone())
+}
+
 /// Stops the calling thread for good: for a thread that must not return and cannot
 /// unwind. Sleeps rather than parks: parking needs the thread's handle, a
 /// thread-local that glibc may have destroyed.
