@@ -8,7 +8,7 @@
 //! largest number of handlers pending at once, whatever the churn.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::ops::Bound::{Excluded, Included};
+use std::ops::Bound::{Excluded, Included, Unbounded};
 use std::panic::Location;
 use std::ptr;
 
@@ -486,8 +486,10 @@ impl Lists {
                     0 => None,
                     below => Some(self.run.priority(below - 1)),
                 },
+                // The bounds are of the type the other range queries use: one
+                // instance of the map's range search.
                 self.others
-                    .range(..bound)
+                    .range((Unbounded, Excluded(bound)))
                     .next_back()
                     .map(|(&priority, _)| priority),
             ),
