@@ -1,5 +1,6 @@
 //! What the runtime knows of each thread: its slot (which registry shard it uses),
-//! whether it is running exit handlers, and the handlers in flight on it.
+//! whether it is running exit handlers, and the handlers in flight on it; and how
+//! the runtime starts threads of its own.
 //!
 //! All of it is kept in thread-locals that are initialised by a constant and have no
 //! destructor. glibc destroys the exiting thread's thread-locals before the exit
