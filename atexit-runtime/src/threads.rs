@@ -1,5 +1,6 @@
 //! What the runtime knows of each thread: its slot (which registry shard it uses),
-//! whether it is running exit handlers, and the handlers in flight on it.
+//! whether it is running exit handlers, and the handlers in flight on it; and how
+//! the runtime starts threads of its own.
 //!
 //! All of it is kept in thread-locals that are initialised by a constant and have no
 //! destructor. glibc destroys the exiting thread's thread-locals before the exit
@@ -58,14 +59,14 @@ impl<T> Deref for CachePadded<T> {
 /// The calling thread's slot, in `0..SLOTS`.
 #[inline]
 pub(crate) fn slot() -> usize {
-    SLOT.with(|slot| match slot.get() {
+    match SLOT.get() {
         UNASSIGNED => {
             let assigned = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % SLOTS;
-            slot.set(assigned);
+            SLOT.set(assigned);
             assigned
         }
         assigned => assigned,
-    })
+    }
 }
 
 /// Marks one handler as executing on this thread while it lives. Taken before the
@@ -80,7 +81,7 @@ impl InFlight {
     pub(crate) fn begin() -> Self {
         let slot = slot();
         IN_FLIGHT[slot].fetch_add(1, Ordering::SeqCst);
-        OWN_IN_FLIGHT.with(|own| own.set(own.get() + 1));
+        OWN_IN_FLIGHT.set(OWN_IN_FLIGHT.get() + 1);
         InFlight { slot }
     }
 }
@@ -88,7 +89,7 @@ impl InFlight {
 impl Drop for InFlight {
     #[inline]
     fn drop(&mut self) {
-        OWN_IN_FLIGHT.with(|own| own.set(own.get() - 1));
+        OWN_IN_FLIGHT.set(OWN_IN_FLIGHT.get() - 1);
         IN_FLIGHT[self.slot].fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -97,7 +98,7 @@ impl Drop for InFlight {
 /// thread waiting for it, and is this thread's as much, so that a run nested on this
 /// thread does not wait for it. The thread lives for one run.
 pub(crate) fn count_waiting_run_as_own() {
-    OWN_IN_FLIGHT.with(|own| own.set(own.get() + 1));
+    OWN_IN_FLIGHT.set(OWN_IN_FLIGHT.get() + 1);
 }
 
 /// Marks this thread as running a run where no thread may start (a library being
@@ -107,20 +108,20 @@ pub(crate) struct NoThreads(());
 
 impl NoThreads {
     pub(crate) fn enter() -> Self {
-        NO_THREADS_DEPTH.with(|depth| depth.set(depth.get() + 1));
+        NO_THREADS_DEPTH.set(NO_THREADS_DEPTH.get() + 1);
         NoThreads(())
     }
 }
 
 impl Drop for NoThreads {
     fn drop(&mut self) {
-        NO_THREADS_DEPTH.with(|depth| depth.set(depth.get() - 1));
+        NO_THREADS_DEPTH.set(NO_THREADS_DEPTH.get() - 1);
     }
 }
 
 /// Whether the calling thread may start a thread: not inside a run where none may.
 pub(crate) fn may_start_threads() -> bool {
-    NO_THREADS_DEPTH.with(Cell::get) == 0
+    NO_THREADS_DEPTH.get() == 0
 }
 
 /// Handlers executing on other threads right now.
@@ -129,7 +130,7 @@ pub(crate) fn in_flight_elsewhere() -> usize {
         .iter()
         .map(|count| count.load(Ordering::SeqCst))
         .sum();
-    all.saturating_sub(OWN_IN_FLIGHT.with(Cell::get))
+    all.saturating_sub(OWN_IN_FLIGHT.get())
 }
 
 /// Marks this thread as running exit handlers while it lives.
@@ -137,30 +138,30 @@ pub(crate) struct InRun(());
 
 impl InRun {
     pub(crate) fn enter() -> Self {
-        RUN_DEPTH.with(|depth| depth.set(depth.get() + 1));
+        RUN_DEPTH.set(RUN_DEPTH.get() + 1);
         InRun(())
     }
 }
 
 impl Drop for InRun {
     fn drop(&mut self) {
-        RUN_DEPTH.with(|depth| depth.set(depth.get() - 1));
+        RUN_DEPTH.set(RUN_DEPTH.get() - 1);
     }
 }
 
 /// Whether the calling thread is running exit handlers.
 pub(crate) fn is_running_handlers() -> bool {
-    RUN_DEPTH.with(Cell::get) > 0
+    RUN_DEPTH.get() > 0
 }
 
 /// Called before `main`, on the main thread.
 pub(crate) fn mark_main() {
-    IS_MAIN.with(|is_main| is_main.set(true));
+    IS_MAIN.set(true);
 }
 
 /// Whether this is the thread that runs `main`.
 pub(crate) fn is_main() -> bool {
-    IS_MAIN.with(Cell::get)
+    IS_MAIN.get()
 }
 
 /// Windows: whether `ExitProcess` is under way. It ends every other thread before
@@ -177,6 +178,23 @@ pub(crate) fn others_were_ended() -> bool {
     }
     // SAFETY: no arguments, no preconditions; it reads a flag of the loader's.
     unsafe { RtlDllShutdownInProgress() != 0 }
+}
+
+/// Starts a thread of the runtime's, named `name`, with a stack of `stack_size`
+/// bytes if given, else std's default, and lets it run on its own. Every thread the
+/// runtime starts goes through here with its body boxed, so that std's thread start
+/// is compiled once rather than once per body.
+#[inline(never)]
+pub(crate) fn spawn(
+    name: &str,
+    stack_size: Option<usize>,
+    body: Box<dyn FnOnce() + Send>,
+) -> std::io::Result<std::thread::Thread> {
+    let mut builder = std::thread::Builder::new().name(name.to_owned());
+    if let Some(stack_size) = stack_size {
+        builder = builder.stack_size(stack_size);
+    }
+    builder.spawn(body).map(|started| started.thread().clone())
 }
 
 /// Stops the calling thread for good: for a thread that must not return and cannot
@@ -196,7 +214,7 @@ pub(crate) fn after_fork_in_child() {
     for count in &IN_FLIGHT {
         count.store(0, Ordering::SeqCst);
     }
-    let own = OWN_IN_FLIGHT.with(Cell::get);
+    let own = OWN_IN_FLIGHT.get();
     IN_FLIGHT[slot()].store(own, Ordering::SeqCst);
 }
 

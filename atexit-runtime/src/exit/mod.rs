@@ -433,9 +433,10 @@ const C_EXIT_PATIENCE: Duration = Duration::from_secs(1);
 /// Ends the process with status 1 unless it ended within `patience`: what the
 /// deadline leaves to a C library that does not tell the status.
 fn end_unless_ended_within(patience: Duration) {
-    let ending = thread::Builder::new()
-        .name("atexit-end".into())
-        .spawn(move || {
+    let ending = threads::spawn(
+        "atexit-end",
+        None,
+        Box::new(move || {
             thread::sleep(patience);
             report::line(format_args!(
                 "the C library's exit did not finish within {patience:?} of the exit deadline; ending the process with status 1"
@@ -443,7 +444,8 @@ fn end_unless_ended_within(patience: Duration) {
             // SAFETY: `_exit` has no preconditions; after a deadline nothing else may
             // run.
             unsafe { libc::_exit(1) }
-        });
+        }),
+    );
     if ending.is_err() {
         report::internal("cannot bound the C library's exit after the deadline");
     }
@@ -457,18 +459,25 @@ const FLUSH_PATIENCE: Duration = Duration::from_millis(100);
 /// handler may hold a stream's lock, or a stream may write to a pipe nobody reads:
 /// what such a stream buffered is then lost, rather than the process hung.
 pub(crate) fn end_at_deadline(code: i32) -> ! {
-    let (flushed, done) = std::sync::mpsc::channel();
-    let flushing = thread::Builder::new()
-        .name("atexit-flush".into())
-        .spawn(move || {
+    // Polled rather than waited on: this thread's thread-locals, which parking and
+    // channels use, may be gone.
+    static FLUSHED: AtomicBool = AtomicBool::new(false);
+    let flushing = threads::spawn(
+        "atexit-flush",
+        None,
+        Box::new(|| {
             // SAFETY: `fflush(NULL)` flushes every C stream; it has no preconditions.
             // It may wait for a stream's lock forever: nothing waits for it longer
             // than the patience below.
             unsafe { libc::fflush(std::ptr::null_mut()) };
-            let _ = flushed.send(());
-        });
+            FLUSHED.store(true, Ordering::SeqCst);
+        }),
+    );
     if flushing.is_ok() {
-        let _ = done.recv_timeout(FLUSH_PATIENCE);
+        let given_up = Instant::now().checked_add(FLUSH_PATIENCE);
+        while !FLUSHED.load(Ordering::SeqCst) && given_up.is_some_and(|at| Instant::now() < at) {
+            thread::sleep(Duration::from_millis(1));
+        }
     }
     // SAFETY: `_exit` has no preconditions; after a deadline nothing else may run.
     unsafe { libc::_exit(code) }

@@ -32,7 +32,7 @@ pub(crate) fn install_hook() {
 
 /// `atexit::on_panic`.
 pub(crate) fn on_panic(info: &PanicHookInfo<'_>) {
-    if IN_ON_PANIC.with(|busy| busy.replace(true)) {
+    if IN_ON_PANIC.replace(true) {
         return;
     }
     if threads::is_main() && !threads::is_running_handlers() {
@@ -43,7 +43,7 @@ pub(crate) fn on_panic(info: &PanicHookInfo<'_>) {
     #[cfg(not(panic = "abort"))]
     {
         let _ = info;
-        IN_ON_PANIC.with(|busy| busy.set(false));
+        IN_ON_PANIC.set(false);
     }
 }
 

@@ -102,7 +102,7 @@ thread_local! {
 
 /// An explicit run begins.
 pub(super) fn explicit_run_begins() {
-    EXPLICIT_RUNS_HERE.with(|here| here.set(here.get() + 1));
+    EXPLICIT_RUNS_HERE.set(EXPLICIT_RUNS_HERE.get() + 1);
     EXPLICIT_RUNS.fetch_add(1, Ordering::SeqCst);
     let _ = REASON.compare_exchange(
         NONE,
@@ -114,7 +114,7 @@ pub(super) fn explicit_run_begins() {
 
 /// An explicit run ended: the last one clears the reason it set.
 pub(super) fn explicit_run_ends() {
-    EXPLICIT_RUNS_HERE.with(|here| here.set(here.get() - 1));
+    EXPLICIT_RUNS_HERE.set(EXPLICIT_RUNS_HERE.get() - 1);
     if EXPLICIT_RUNS.fetch_sub(1, Ordering::SeqCst) == 1 {
         let _ = REASON.compare_exchange(
             ExitReason::Explicit.pack(),
@@ -144,7 +144,7 @@ pub(super) fn exit_requested(code: i32) {
 /// Called in a forked child: only this thread's explicit runs go on there.
 #[cfg(unix)]
 pub(super) fn forget() {
-    let here = EXPLICIT_RUNS_HERE.with(std::cell::Cell::get);
+    let here = EXPLICIT_RUNS_HERE.get();
     EXPLICIT_RUNS.store(here, Ordering::SeqCst);
     let reason = if here > 0 {
         ExitReason::Explicit.pack()

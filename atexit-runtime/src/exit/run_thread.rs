@@ -88,7 +88,7 @@ thread_local! {
 
 /// The run thread the calling thread is, if it is one.
 pub(super) fn this() -> Option<&'static RunThread> {
-    THIS.with(Cell::get)
+    THIS.get()
 }
 
 impl RunThread {
@@ -110,7 +110,7 @@ impl RunThread {
 
     /// Makes the calling thread this run thread, for `this`.
     pub(super) fn enter(&'static self) {
-        THIS.with(|this| this.set(Some(self)));
+        THIS.set(Some(self));
     }
 
     /// Whether a handler that forked left this thread the only one of a child.
@@ -358,7 +358,7 @@ thread_local! {
 /// report of a panic that cannot unwind.
 #[cfg(panic = "abort")]
 pub(super) fn current_subject() -> Option<Subject> {
-    CURRENT.with(Cell::get).map(|subject| {
+    CURRENT.get().map(|subject| {
         // SAFETY: `CURRENT` points at the subject of the handler this thread is
         // running, in the frame of `run::take_and_run` (or `run_here`) that called
         // it, and is cleared before that frame goes; the caller is that handler (a
@@ -384,7 +384,7 @@ pub(super) fn running(subject: &Subject) -> Running<'_> {
     let _ = subject;
     Running {
         #[cfg(panic = "abort")]
-        outer: CURRENT.with(|current| current.replace(Some(std::ptr::from_ref(subject)))),
+        outer: CURRENT.replace(Some(std::ptr::from_ref(subject))),
         _subject: std::marker::PhantomData,
     }
 }
@@ -393,6 +393,6 @@ impl Drop for Running<'_> {
     #[inline]
     fn drop(&mut self) {
         #[cfg(panic = "abort")]
-        CURRENT.with(|current| current.set(self.outer));
+        CURRENT.set(self.outer);
     }
 }

@@ -279,10 +279,11 @@ fn abandon_at_deadline(thread: &'static RunThread) -> Watched {
 fn spawn(mode: Mode, deadline: Option<Instant>) -> std::io::Result<&'static RunThread> {
     let thread = RunThread::new(deadline);
     let start = |stack_size| {
-        thread::Builder::new()
-            .name("atexit".into())
-            .stack_size(stack_size)
-            .spawn(move || serve(thread, mode))
+        threads::spawn(
+            "atexit",
+            Some(stack_size),
+            Box::new(move || serve(thread, mode)),
+        )
     };
     let wanted = threads::main_thread_stack_size();
     match start(wanted) {

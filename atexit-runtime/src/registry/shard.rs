@@ -8,7 +8,7 @@
 //! largest number of handlers pending at once, whatever the churn.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::ops::Bound::{Excluded, Included};
+use std::ops::Bound::{Excluded, Included, Unbounded};
 use std::panic::Location;
 use std::ptr;
 
@@ -486,8 +486,10 @@ impl Lists {
                     0 => None,
                     below => Some(self.run.priority(below - 1)),
                 },
+                // The bounds are of the type the other range queries use: one
+                // instance of the map's range search.
                 self.others
-                    .range(..bound)
+                    .range((Unbounded, Excluded(bound)))
                     .next_back()
                     .map(|(&priority, _)| priority),
             ),
@@ -681,7 +683,10 @@ fn describe(payload: &Payload, priority: i32, location: &'static Location<'stati
 /// registrations in a loop hit the last one used.
 struct CallSites {
     sites: Vec<&'static Location<'static>>,
-    by_address: BTreeMap<usize, u32>,
+    /// The index of each site, in order of address: found in O(log S). A site is
+    /// added once, the first time it registers, at O(S): the sites are the
+    /// program's `register` calls, a number its code bounds.
+    by_address: Vec<(usize, u32)>,
     last: u32,
 }
 
@@ -689,7 +694,7 @@ impl CallSites {
     const fn new() -> Self {
         CallSites {
             sites: Vec::new(),
-            by_address: BTreeMap::new(),
+            by_address: Vec::new(),
             last: 0,
         }
     }
@@ -702,14 +707,20 @@ impl CallSites {
         {
             return self.last;
         }
-        let next = u32::try_from(self.sites.len()).expect("fewer than 4 billion call sites");
-        let index = *self
+        let address = ptr::from_ref(location) as usize;
+        let index = match self
             .by_address
-            .entry(ptr::from_ref(location) as usize)
-            .or_insert(next);
-        if index == next {
-            self.sites.push(location);
-        }
+            .binary_search_by_key(&address, |&(address, _)| address)
+        {
+            Ok(found) => self.by_address[found].1,
+            Err(at) => {
+                let next =
+                    u32::try_from(self.sites.len()).expect("fewer than 4 billion call sites");
+                self.by_address.insert(at, (address, next));
+                self.sites.push(location);
+                next
+            }
+        };
         self.last = index;
         index
     }

@@ -26,6 +26,7 @@ use signal_hook::low_level;
 use crate::exit;
 use crate::report;
 use crate::stop::{self, StopRequest};
+use crate::threads;
 
 /// The signals that [`catch_signals`](crate::catch_signals) handles.
 const CAUGHT: [libc::c_int; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
@@ -136,9 +137,10 @@ fn start() -> io::Result<()> {
     )?;
     // Read now, so that a bad `ATEXIT_GRACE_MS` is reported before any signal comes.
     let _ = stop::grace();
-    thread::Builder::new()
-        .name("atexit-signals".into())
-        .spawn(move || {
+    threads::spawn(
+        "atexit-signals",
+        None,
+        Box::new(move || {
             let mut grace_timer: Option<Thread> = None;
             // Every delivery wakes this thread, copies included: what the signals
             // mean was decided by the actions above.
@@ -163,7 +165,8 @@ fn start() -> io::Result<()> {
                     return;
                 }
             }
-        })?;
+        }),
+    )?;
     if !exit::is_exiting() {
         DIE_ON_SIGNAL.store(false, Ordering::SeqCst);
     }
@@ -184,9 +187,10 @@ fn run_handlers_then_die(signal: libc::c_int) {
 /// itself first. `None` if the thread cannot be started.
 fn start_grace_timer(signal: libc::c_int, grace: Duration) -> Option<Thread> {
     let started = Instant::now();
-    let timer = thread::Builder::new()
-        .name("atexit-grace".into())
-        .spawn(move || {
+    let timer = threads::spawn(
+        "atexit-grace",
+        None,
+        Box::new(move || {
             let end = started.checked_add(grace);
             loop {
                 if ESCALATED.load(Ordering::SeqCst) {
@@ -213,9 +217,10 @@ fn start_grace_timer(signal: libc::c_int, grace: Duration) -> Option<Thread> {
                 }
             }
             run_handlers_then_die(signal);
-        });
+        }),
+    );
     match timer {
-        Ok(timer) => Some(timer.thread().clone()),
+        Ok(timer) => Some(timer),
         Err(error) => {
             report::line(format_args!(
                 "cannot start the stop grace timer ({error}): the exit handlers run now"
