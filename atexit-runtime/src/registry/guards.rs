@@ -8,9 +8,10 @@
 //! top past them; a guard dropped out of order leaves a free entry below the top
 //! that the owner passes over later. So the pending entries of a block are ordered
 //! by their registration numbers: the highest pending one is the block's newest,
-//! the one the exit run compares with the rest. A thread whose block is full (a
-//! guard kept while 32 more were made above it), or that is ending and can no longer
-//! use its thread-locals, registers its guards in the shared registry instead.
+//! the one the exit run compares with the rest. A thread whose block is full (32
+//! entries up to its newest guard, those dropped out of order below it included), or
+//! that is ending and can no longer use its thread-locals, registers its guards in
+//! the shared registry instead.
 //!
 //! Each entry has a state word: its generation (how many guards it held) and
 //! whether it is free, pending or claimed. Whoever changes it from pending to
@@ -282,6 +283,9 @@ impl Drop for Held {
     }
 }
 
+// Not the `thread_local` crate's per-thread values, which also outlive their thread
+// and go to the next one: its lookup panics on a thread whose thread-locals are being
+// destroyed, where a guard must fall back to the registry instead.
 thread_local! {
     static HELD: Held = const { Held(Cell::new(None)) };
 }
@@ -295,16 +299,20 @@ fn acquire_for(held: &Held) -> &'static Block {
     block
 }
 
-/// A block no thread holds that has room, or a new one.
+/// A block no thread holds with room in it (at least half, once the free entries at
+/// its top are passed over), or a new one.
 fn acquire() -> &'static Block {
     for block in blocks() {
-        if block.len.load(Ordering::Relaxed) < CAPACITY / 2
-            && block
-                .owned
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+        if block
+            .owned
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
         {
-            return block;
+            // Held now, so that its top may be lowered.
+            if block.trim() < CAPACITY / 2 {
+                return block;
+            }
+            block.owned.store(false, Ordering::Release);
         }
     }
     let clock_slot = MADE.fetch_add(1, Ordering::Relaxed) % SLOTS;
