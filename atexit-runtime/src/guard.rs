@@ -140,6 +140,15 @@ impl fmt::Debug for Guard {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn a_guard_may_be_sent_shared_and_caught_unwinding_as_before() {
+        fn assert_traits<
+            T: Send + Sync + Unpin + std::panic::UnwindSafe + std::panic::RefUnwindSafe,
+        >() {
+        }
+        assert_traits::<super::Guard>();
+    }
+
+    #[test]
     fn a_guard_is_two_words() {
         assert_eq!(
             std::mem::size_of::<super::Guard>(),
