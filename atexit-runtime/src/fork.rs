@@ -20,7 +20,7 @@ pub(crate) extern "C" fn after_fork_in_parent() {
 pub(crate) extern "C" fn after_fork_in_child() {
     registry::unlock_after_fork_in_child();
     statics::after_fork_in_child();
-    threads::after_fork_in_child();
+    threads::after_fork_in_child(registry::own_guards_in_flight());
     exit::after_fork_in_child();
     stop::after_fork_in_child();
     #[cfg(feature = "signals")]

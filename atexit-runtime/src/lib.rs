@@ -129,11 +129,13 @@ where
 /// assert_eq!(atexit::pending(), 0);
 /// ```
 #[track_caller]
+#[inline]
 pub fn guard<F>(f: F) -> Guard
 where
     F: FnOnce() + Send + 'static,
 {
-    Guard::new(register(f))
+    install::ensure_installed();
+    Guard::new(Payload::new(f), Location::caller())
 }
 
 /// Registers `future` to run to completion when the process exits, at priority 0.

@@ -164,17 +164,52 @@ impl Payload {
 
     /// Whether this is an async handler's future.
     pub(crate) fn is_async(&self) -> bool {
-        self.vtable.is_async
+        self.kind().is_async()
     }
 
     /// The type name of the closure.
     pub(crate) fn type_name(&self) -> &'static str {
-        (self.vtable.type_name)()
+        self.kind().type_name()
     }
 
-    /// The type of the closure.
-    pub(crate) fn type_id(&self) -> TypeId {
-        (self.vtable.type_id)()
+    /// What kind of closure this is, as a value of its own.
+    pub(crate) fn kind(&self) -> Kind {
+        Kind(self.vtable)
+    }
+}
+
+/// What kind of closure a payload holds (its type's name and identity, whether it is
+/// a future), apart from the closure: one pointer to static data, which a reader may
+/// copy while the payload itself belongs to another thread.
+#[derive(Clone, Copy)]
+pub(crate) struct Kind(&'static VTable);
+
+impl Kind {
+    pub(crate) fn is_async(self) -> bool {
+        self.0.is_async
+    }
+
+    pub(crate) fn type_name(self) -> &'static str {
+        (self.0.type_name)()
+    }
+
+    pub(crate) fn type_id(self) -> TypeId {
+        (self.0.type_id)()
+    }
+
+    /// The kind as a raw pointer, to keep in an `AtomicPtr`.
+    pub(crate) fn into_raw(self) -> *mut () {
+        ptr::from_ref(self.0).cast_mut().cast()
+    }
+
+    /// The kind `into_raw` gave.
+    ///
+    /// # Safety
+    /// `raw` must come from [`Kind::into_raw`].
+    pub(crate) unsafe fn from_raw(raw: *mut ()) -> Kind {
+        // SAFETY: the caller guarantees that `raw` is the address of a `&'static
+        // VTable`, which lives for the whole program and is never written.
+        Kind(unsafe { &*raw.cast_const().cast::<VTable>() })
     }
 }
 

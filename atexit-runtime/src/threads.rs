@@ -94,6 +94,14 @@ impl Drop for InFlight {
     }
 }
 
+/// Counts guard closures executing on this thread in its own guard block (see
+/// `registry::guards`), which keeps their shared count itself: `delta` is 1 as one
+/// begins, -1 as it ends.
+#[inline]
+pub(crate) fn count_own_in_flight(delta: isize) {
+    OWN_IN_FLIGHT.with(|own| own.set(own.get().wrapping_add_signed(delta)));
+}
+
 /// For the exit run's own thread: the run it executes is counted in flight by the
 /// thread waiting for it, and is this thread's as much, so that a run nested on this
 /// thread does not wait for it. The thread lives for one run.
@@ -124,12 +132,14 @@ pub(crate) fn may_start_threads() -> bool {
     NO_THREADS_DEPTH.get() == 0
 }
 
-/// Handlers executing on other threads right now.
-pub(crate) fn in_flight_elsewhere() -> usize {
+/// Handlers executing on other threads right now, given `counted_elsewhere`: those
+/// counted outside `InFlight` (the guard blocks' own counts, this thread's included).
+pub(crate) fn in_flight_elsewhere(counted_elsewhere: usize) -> usize {
     let all: usize = IN_FLIGHT
         .iter()
         .map(|count| count.load(Ordering::SeqCst))
-        .sum();
+        .sum::<usize>()
+        + counted_elsewhere;
     all.saturating_sub(OWN_IN_FLIGHT.get())
 }
 
@@ -208,13 +218,14 @@ pub(crate) fn park_forever() -> ! {
 
 #[cfg(unix)]
 /// Called in a forked child: the parent's other threads, and what they were running,
-/// do not exist here. This thread's own handlers still count.
-pub(crate) fn after_fork_in_child() {
+/// do not exist here. This thread's own handlers still count, but `counted_elsewhere`
+/// of them, which its guard block counts.
+pub(crate) fn after_fork_in_child(counted_elsewhere: usize) {
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
     for count in &IN_FLIGHT {
         count.store(0, Ordering::SeqCst);
     }
-    let own = OWN_IN_FLIGHT.get();
+    let own = OWN_IN_FLIGHT.get().saturating_sub(counted_elsewhere);
     IN_FLIGHT[slot()].store(own, Ordering::SeqCst);
 }
 

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::registry;
 use crate::report;
 use crate::threads;
 
@@ -519,12 +520,13 @@ fn wait_for_handlers_elsewhere(deadline: Option<Instant>) -> bool {
     let grace = Instant::now().checked_add(watchdog::grace_for_other_threads());
     let limit = limits::earliest(grace, deadline);
     let mut waited = false;
-    while threads::in_flight_elsewhere() > 0 {
+    let in_flight_elsewhere = || threads::in_flight_elsewhere(registry::guards_in_flight());
+    while in_flight_elsewhere() > 0 {
         waited = true;
         if limit.is_some_and(|limit| Instant::now() >= limit) {
             report::line(format_args!(
                 "{} handler(s) still running on other threads; exiting without them",
-                threads::in_flight_elsewhere()
+                in_flight_elsewhere()
             ));
             return false;
         }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use crate::threads::SLOTS;
 
-use super::{lock, owned_from, stamp, Locked, OWNED_FROM, PARENT_OWNED_FROM};
+use super::{guards, lock, owned_from, ownership, stamp, Locked, OWNED_FROM, PARENT_OWNED_FROM};
 
 /// Every shard's lock, held across `fork()` so that the child never inherits one
 /// locked by a thread that does not exist there.
@@ -48,7 +48,12 @@ pub(crate) fn unlock_after_fork_in_child() {
     PARENT_OWNED_FROM.store(owned_from(), Ordering::Relaxed);
     // Every number the parent handed out is below it, and every one the child hands
     // out from now on at least it.
-    let own_from = stamp::above_all(shards.iter_mut().map(|shard| shard.stamps().last()));
+    let own_from = stamp::above_all(
+        shards
+            .iter_mut()
+            .map(|shard| shard.stamps().last())
+            .chain(guards::lasts()),
+    );
     stamp::raise_counter(own_from);
     OWNED_FROM.store(own_from, Ordering::Relaxed);
     for shard in &mut shards {
@@ -56,6 +61,7 @@ pub(crate) fn unlock_after_fork_in_child() {
         shard.after_fork_in_child();
         shard.republish();
     }
+    guards::after_fork_in_child(own_from);
 }
 
 /// `adopt_inherited`: the handlers inherited from the parent become this process's,
@@ -63,8 +69,8 @@ pub(crate) fn unlock_after_fork_in_child() {
 /// how many.
 pub(crate) fn adopt() -> usize {
     let mut shards: Vec<_> = (0..SLOTS).map(lock).collect();
+    let mut adopted = guards::inherited(&ownership());
     OWNED_FROM.store(PARENT_OWNED_FROM.load(Ordering::Relaxed), Ordering::Relaxed);
-    let mut adopted = 0;
     for shard in &mut shards {
         adopted += shard.adopt();
         shard.republish();

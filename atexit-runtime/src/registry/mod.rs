@@ -18,9 +18,14 @@
 //! No user code runs under a shard's lock: closures are dropped and called by the
 //! callers, after the lock is released. So handlers may use the registry freely, and
 //! a shard's lock is never poisoned by a handler.
+//!
+//! Guards live apart, in a block of entries per thread that no lock protects (see
+//! `guards`): a guard takes a number as a registration does, and the exit run
+//! compares each block's newest pending guard with the shards' published ranks.
 
 #[cfg(unix)]
 mod fork;
+mod guards;
 mod shard;
 mod stamp;
 
@@ -33,12 +38,17 @@ use std::time::{Duration, Instant};
 
 use crate::info::HandlerInfo;
 use crate::order::{Rank, Registered};
-use crate::payload::Payload;
+use crate::payload::{Kind, Payload};
 use crate::threads::{self, CachePadded, SLOTS};
 
 #[cfg(unix)]
 pub(crate) use fork::{
     adopt, lock_for_fork, unlock_after_fork_in_child, unlock_after_fork_in_parent,
+};
+#[cfg(unix)]
+pub(crate) use guards::own_in_flight as own_guards_in_flight;
+pub(crate) use guards::{
+    in_flight as guards_in_flight, push as push_guard, Block as GuardBlock, Local as LocalGuard,
 };
 pub(crate) use shard::Taken;
 use shard::{Ownership, Shard};
@@ -191,8 +201,16 @@ fn lock(index: usize) -> Locked {
     }
 }
 
+#[inline]
 fn owned_from() -> u64 {
     OWNED_FROM.load(Ordering::Relaxed)
+}
+
+fn ownership() -> Ownership {
+    Ownership {
+        own_from: owned_from(),
+        adoptable_from: PARENT_OWNED_FROM.load(Ordering::Relaxed),
+    }
 }
 
 pub(crate) fn insert(
@@ -231,17 +249,14 @@ pub(crate) fn insert(
 /// Takes a pending handler out; `None` if it already ran, is running, was removed,
 /// or belongs to a parent process (which, if it could be adopted, no longer can).
 pub(crate) fn remove(handle: &Handle) -> Option<Payload> {
-    let ownership = Ownership {
-        own_from: owned_from(),
-        adoptable_from: PARENT_OWNED_FROM.load(Ordering::Relaxed),
-    };
+    let ownership = ownership();
     lock(handle.shard as usize).remove(handle.slot, handle.sequence, handle.priority, &ownership)
 }
 
 /// Takes out every pending handler whose closure is of type `closure`, for the caller
 /// to drop outside the lock.
 pub(crate) fn remove_all_of_type(closure: TypeId) -> Vec<Payload> {
-    take_where(|payload| payload.type_id() == closure)
+    take_where(|kind| kind.type_id() == closure)
 }
 
 /// Takes every pending handler out, for the caller to drop outside the lock.
@@ -249,17 +264,19 @@ pub(crate) fn take_all() -> Vec<Payload> {
     take_where(|_| true)
 }
 
-fn take_where(mut matches: impl FnMut(&Payload) -> bool) -> Vec<Payload> {
+fn take_where(mut matches: impl FnMut(Kind) -> bool) -> Vec<Payload> {
     let owned_from = owned_from();
     let mut taken = Vec::new();
     for shard in 0..SLOTS {
         lock(shard).take_where(owned_from, &mut matches, &mut taken);
     }
+    guards::take_where(owned_from, &mut matches, &mut taken);
     taken
 }
 
 pub(crate) fn pending() -> usize {
-    (0..SLOTS).map(|shard| lock(shard).live()).sum()
+    let registered: usize = (0..SLOTS).map(|shard| lock(shard).live()).sum();
+    registered + guards::pending(owned_from())
 }
 
 /// The pending handlers with their ranks, in no particular order.
@@ -269,6 +286,7 @@ pub(crate) fn snapshot() -> Vec<(Rank, HandlerInfo)> {
     for shard in 0..SLOTS {
         lock(shard).snapshot(owned_from, &mut listed);
     }
+    guards::snapshot(owned_from, &mut listed);
     listed
 }
 
@@ -276,7 +294,7 @@ pub(crate) fn snapshot() -> Vec<(Rank, HandlerInfo)> {
 /// takes only static handlers asks before each.
 #[inline]
 pub(crate) fn any_pending() -> bool {
-    PUBLISHED.load(Ordering::Acquire) != 0
+    PUBLISHED.load(Ordering::Acquire) != 0 || guards::any_listed()
 }
 
 /// The exit run's view of the registry: hands out the pending handlers in exit
@@ -347,7 +365,7 @@ impl Drain {
     #[inline]
     pub(crate) fn take_next(&mut self, next_static: Option<Rank>) -> Option<Taken> {
         // What the run of a program with no dynamic handler pending comes down to.
-        if PUBLISHED.load(Ordering::Acquire) == 0 {
+        if !any_pending() {
             return None;
         }
         self.take_next_published(next_static)
@@ -355,7 +373,22 @@ impl Drain {
 
     fn take_next_published(&mut self, next_static: Option<Rank>) -> Option<Taken> {
         loop {
-            let (index, published) = best_published(self.given_up)?;
+            let published = best_published(self.given_up);
+            // A guard's rank is exact as read, while a published rank is never below
+            // the truth: a guard that ties or beats one beats the truth behind it.
+            let guard = guards::best(owned_from());
+            if let Some(guard) = &guard {
+                if published.map_or(true, |(_, published)| guard.rank >= published)
+                    && next_static.map_or(true, |next_static| guard.rank > next_static)
+                {
+                    match guard.claim() {
+                        Some(taken) => return Some(taken),
+                        // Dropped or taken meanwhile.
+                        None => continue,
+                    }
+                }
+            }
+            let (index, published) = published?;
             // A published rank is never below the truth: if it loses, the truth does.
             if next_static.is_some_and(|next_static| next_static > published) {
                 return None;
@@ -368,6 +401,7 @@ impl Drain {
             let beats_the_rest = top.filter(|&top| {
                 best_published(others).map_or(true, |(_, rank)| top > rank)
                     && next_static.map_or(true, |next_static| top > next_static)
+                    && guard.as_ref().map_or(true, |guard| top > guard.rank)
             });
             match beats_the_rest {
                 Some(top) => {
@@ -381,7 +415,8 @@ impl Drain {
     }
 
     /// Whether the registry holds nothing for this run: checked under every shard's
-    /// lock, so that a registration made just before is not missed.
+    /// lock, so that a registration made just before is not missed, and in every
+    /// guard block.
     pub(crate) fn is_empty(&mut self) -> bool {
         let mut empty = true;
         for index in 0..SLOTS {
@@ -389,7 +424,7 @@ impl Drain {
                 empty &= shard.republish().is_none();
             }
         }
-        empty
+        empty && guards::best(owned_from()).is_none()
     }
 }
 

@@ -14,7 +14,7 @@ use std::ptr;
 
 use crate::info::HandlerInfo;
 use crate::order::{Rank, Registered};
-use crate::payload::Payload;
+use crate::payload::{Kind, Payload};
 
 use super::stamp::ShardStamps;
 
@@ -292,7 +292,7 @@ impl Shard {
     pub(super) fn take_where(
         &mut self,
         owned_from: u64,
-        matches: &mut impl FnMut(&Payload) -> bool,
+        matches: &mut impl FnMut(Kind) -> bool,
         into: &mut Vec<Payload>,
     ) {
         let mut taken = 0;
@@ -303,7 +303,11 @@ impl Shard {
                 if slot.sequence < owned_from {
                     break;
                 }
-                if slot.payload.as_ref().is_some_and(&mut *matches) {
+                if slot
+                    .payload
+                    .as_ref()
+                    .is_some_and(|payload| matches(payload.kind()))
+                {
                     into.extend(slot.payload.take());
                     taken += 1;
                 }
@@ -667,7 +671,11 @@ impl Run {
     }
 }
 
-fn describe(payload: &Payload, priority: i32, location: &'static Location<'static>) -> HandlerInfo {
+pub(super) fn describe(
+    payload: &Payload,
+    priority: i32,
+    location: &'static Location<'static>,
+) -> HandlerInfo {
     HandlerInfo::new(
         payload.type_name(),
         priority,

@@ -61,6 +61,15 @@ impl ShardStamps {
         }
     }
 
+    /// Stamps kept elsewhere (in a guard block's atomics), as `parts` gave them.
+    pub(super) const fn from_parts(last: u64, interleaved: u32) -> Self {
+        ShardStamps { last, interleaved }
+    }
+
+    pub(super) fn parts(&self) -> (u64, u32) {
+        (self.last, self.interleaved)
+    }
+
     #[cfg(unix)]
     pub(super) fn last(&self) -> u64 {
         self.last

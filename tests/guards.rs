@@ -1,0 +1,118 @@
+//! Guards at exit: a pending guard runs once, in its place among the other handlers,
+//! wherever it was made and whichever thread ended; a guard dropped while the exit
+//! runs on another thread runs exactly once; across `fork()`, a guard runs only in
+//! the process that owns it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{command, run_bounded, Run};
+
+fn run_guards(mode: &str) -> Run {
+    run_bounded(command("guards").arg(mode), Duration::from_secs(30))
+}
+
+#[test]
+fn pending_guards_run_once_at_exit_in_order_among_the_other_handlers_whatever_their_thread() {
+    let run = run_guards("order");
+    assert_eq!(run.code(), Some(3), "{}", run.stderr);
+    run.assert_quiet();
+    assert_eq!(
+        run.lines(),
+        [
+            // 9 dynamic handlers and guards, and the static one.
+            "pending 10",
+            "listed 1:false 0:false 0:false 0:false 0:false 0:false 0:false 0:false 0:false 0:true",
+            // Dropped on `main` after the thread that made it ended.
+            "guard sent by a thread that ended, dropped by main",
+            "pending after dropping one 9",
+            // Then the exit: priority first, then newest first, guards included.
+            "dynamic, priority 1, registered first",
+            "dynamic, registered last",
+            "guard held by a running thread",
+            "guard forgotten by a thread that ended",
+            "dynamic, registered after the sent guard",
+            "guard sent by a thread that ended",
+            "guard kept by main",
+            "dynamic, registered first",
+            "static handler",
+        ]
+    );
+}
+
+#[test]
+fn a_guard_dropped_while_a_run_or_the_exit_takes_it_on_another_thread_runs_exactly_once() {
+    let run = run_guards("race");
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.lines(),
+        [
+            // The first explicit run takes it.
+            "static handler",
+            "explicit runs: every guard ran once",
+            "exit: every guard ran once",
+        ],
+        "{}",
+        run.stderr
+    );
+}
+
+#[cfg(unix)] // fork is Unix-only
+fn run_fork(mode: &str) -> (Vec<String>, String, String) {
+    let run = run_guards(mode);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    let lines: Vec<String> = run.lines().into_iter().map(str::to_owned).collect();
+    let parent = lines[0]
+        .strip_prefix("parent ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .to_owned();
+    let child = lines[1]
+        .strip_prefix("child ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .to_owned();
+    (lines, parent, child)
+}
+
+#[test]
+#[cfg(unix)] // fork is Unix-only
+fn a_forked_child_runs_its_own_guards_but_not_its_parents_of_any_thread() {
+    let (lines, parent, child) = run_fork("fork");
+    assert_eq!(
+        lines,
+        [
+            format!("parent {parent} pending 3"),
+            format!("child {child} pending 1"),
+            format!("child's guard ran in {child}"),
+            "child exited with 0".into(),
+            format!("parent's guard kept by main ran in {parent}"),
+            format!("parent's guard forgotten by a thread ran in {parent}"),
+            "static handler".into(),
+        ]
+    );
+}
+
+#[test]
+#[cfg(unix)] // fork is Unix-only
+fn a_forked_child_that_adopts_runs_its_parents_guards_after_its_own() {
+    let (lines, parent, child) = run_fork("fork-adopt");
+    assert_eq!(
+        lines,
+        [
+            format!("parent {parent} pending 3"),
+            format!("child {child} pending 1"),
+            // Two guards and the static handler.
+            "child adopted 3".into(),
+            format!("child's guard ran in {child}"),
+            format!("parent's guard forgotten by a thread ran in {child}"),
+            format!("parent's guard kept by main ran in {child}"),
+            "static handler".into(),
+            "child exited with 0".into(),
+            format!("parent's guard kept by main ran in {parent}"),
+            format!("parent's guard forgotten by a thread ran in {parent}"),
+            "static handler".into(),
+        ]
+    );
+}
