@@ -60,20 +60,7 @@ fn a_guard_dropped_while_a_run_or_the_exit_takes_it_on_another_thread_runs_exact
 
 #[cfg(unix)] // fork is Unix-only
 fn run_fork(mode: &str) -> (Vec<String>, String, String) {
-    let run = run_guards(mode);
-    assert_eq!(run.code(), Some(0), "{}", run.stderr);
-    let lines: Vec<String> = run.lines().into_iter().map(str::to_owned).collect();
-    let parent = lines[0]
-        .strip_prefix("parent ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap()
-        .to_owned();
-    let child = lines[1]
-        .strip_prefix("child ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap()
-        .to_owned();
-    (lines, parent, child)
+    run_guards(mode).fork_lines()
 }
 
 #[test]

@@ -228,16 +228,7 @@ fn a_timeout_too_long_to_represent_means_no_deadline() {
 /// Runs the `fork` example; returns its lines and the parent's and child's pids.
 #[cfg(unix)]
 fn run_fork(args: &[&str]) -> (Vec<String>, String, String) {
-    let run = run("fork", args);
-    assert_eq!(run.code(), Some(0), "{}", run.stderr);
-    let lines: Vec<String> = run.lines().into_iter().map(str::to_owned).collect();
-    let parent = lines[0].strip_prefix("parent ").unwrap().to_owned();
-    let child = lines[1]
-        .strip_prefix("child ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap()
-        .to_owned();
-    (lines, parent, child)
+    run("fork", args).fork_lines()
 }
 
 #[test]

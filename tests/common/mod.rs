@@ -190,6 +190,22 @@ impl Run {
         self.stdout.lines().collect()
     }
 
+    /// The lines of a fixture that forks and exited 0, with the pids its first two
+    /// lines give: `parent PID ...` and `child PID ...`.
+    #[cfg(unix)]
+    pub fn fork_lines(&self) -> (Vec<String>, String, String) {
+        assert_eq!(self.code(), Some(0), "{}", self.stderr);
+        let lines: Vec<String> = self.lines().into_iter().map(str::to_owned).collect();
+        let pid = |line: &str, prefix: &str| {
+            line.strip_prefix(prefix)
+                .and_then(|rest| rest.split(' ').next())
+                .unwrap_or_else(|| panic!("{line:?} does not start with {prefix:?}"))
+                .to_owned()
+        };
+        let (parent, child) = (pid(&lines[0], "parent "), pid(&lines[1], "child "));
+        (lines, parent, child)
+    }
+
     pub fn code(&self) -> Option<i32> {
         self.status.code()
     }
