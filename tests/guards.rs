@@ -58,6 +58,38 @@ fn a_guard_dropped_while_a_run_or_the_exit_takes_it_on_another_thread_runs_exact
     );
 }
 
+#[test]
+fn guards_of_more_threads_than_the_process_makes_blocks_for_run_once_each() {
+    let run = run_guards("many-threads");
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    run.assert_quiet();
+    let lines = run.lines();
+    let (before_exit, at_exit) = lines.split_at(
+        lines
+            .iter()
+            .position(|line| line.starts_with("pending "))
+            .expect("main says what is pending before it exits"),
+    );
+    // The 100 forgotten guards and the static handler.
+    assert_eq!(at_exit[0], "pending 101", "{lines:?}");
+    let sorted = |mut lines: Vec<String>| {
+        lines.sort();
+        lines
+    };
+    let expected = |what: &str| sorted((0..100).map(|index| format!("{what} {index}")).collect());
+    assert_eq!(
+        sorted(before_exit.iter().map(|line| line.to_string()).collect()),
+        expected("dropped")
+    );
+    let mut ran_at_exit: Vec<String> = at_exit[1..].iter().map(|line| line.to_string()).collect();
+    assert_eq!(
+        ran_at_exit.pop().as_deref(),
+        Some("static handler"),
+        "{lines:?}"
+    );
+    assert_eq!(sorted(ran_at_exit), expected("forgotten"));
+}
+
 #[cfg(unix)] // fork is Unix-only
 fn run_fork(mode: &str) -> (Vec<String>, String, String) {
     run_guards(mode).fork_lines()

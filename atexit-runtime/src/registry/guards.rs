@@ -23,7 +23,9 @@
 //! Blocks are never freed: a thread that ends gives its block back, pending entries
 //! included (a guard sent to another thread or leaked), and the next thread that
 //! needs one takes it over. The exit run, `pending` and `handlers` walk the list of
-//! every block, none of them with a lock or a thread-local.
+//! every block, none of them with a lock or a thread-local; so that the walk stays
+//! short, a process makes at most `MAX_BLOCKS`, and a thread that finds none free
+//! after that keeps its guards in the registry.
 
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
@@ -272,16 +274,27 @@ static FIRST: OnceLock<&'static Block> = OnceLock::new();
 /// Blocks made so far, to spread their clock slots.
 static MADE: AtomicUsize = AtomicUsize::new(0);
 
+/// The most blocks a process makes. Beyond, a thread that finds none free keeps its
+/// guards in the registry's shards, as before blocks: what the exit run walks for
+/// each handler it takes, and a thread's first guard searches, stays bounded however
+/// many threads a process once ran at the same time.
+const MAX_BLOCKS: usize = 64;
+
 fn blocks() -> impl Iterator<Item = &'static Block> {
     std::iter::successors(FIRST.get().copied(), |block| block.next.get().copied())
 }
 
-/// The block this thread holds, given back when the thread ends.
-struct Held(Cell<Option<&'static Block>>);
+/// The block this thread holds, given back when the thread ends; `refused` once it
+/// found none free and the process had made all it makes, so that its later guards
+/// go to the registry without searching again.
+struct Held {
+    block: Cell<Option<&'static Block>>,
+    refused: Cell<bool>,
+}
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if let Some(block) = self.0.take() {
+        if let Some(block) = self.block.take() {
             // Release: the next owner reads what this one wrote.
             block.owned.store(false, Ordering::Release);
         }
@@ -292,21 +305,30 @@ impl Drop for Held {
 // and go to the next one: its lookup panics on a thread whose thread-locals are being
 // destroyed, where a guard must fall back to the registry instead.
 thread_local! {
-    static HELD: Held = const { Held(Cell::new(None)) };
+    static HELD: Held = const {
+        Held {
+            block: Cell::new(None),
+            refused: Cell::new(false),
+        }
+    };
 }
 
 /// Takes a block for this thread.
 #[cold]
 #[inline(never)]
-fn acquire_for(held: &Held) -> &'static Block {
+fn acquire_for(held: &Held) -> Option<&'static Block> {
+    if held.refused.get() {
+        return None;
+    }
     let block = acquire();
-    held.0.set(Some(block));
+    held.block.set(block);
+    held.refused.set(block.is_none());
     block
 }
 
 /// A block no thread holds with room in it (at least half, once the free entries at
-/// its top are passed over), or a new one.
-fn acquire() -> &'static Block {
+/// its top are passed over), or a new one, unless the process made `MAX_BLOCKS`.
+fn acquire() -> Option<&'static Block> {
     for block in blocks() {
         if block
             .owned
@@ -315,12 +337,17 @@ fn acquire() -> &'static Block {
         {
             // Held now, so that its top may be lowered.
             if block.trim() < CAPACITY / 2 {
-                return block;
+                return Some(block);
             }
             block.owned.store(false, Ordering::Release);
         }
     }
-    let clock_slot = MADE.fetch_add(1, Ordering::Relaxed) % SLOTS;
+    let made = MADE
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |made| {
+            (made < MAX_BLOCKS).then_some(made + 1)
+        })
+        .ok()?;
+    let clock_slot = made % SLOTS;
     let block: &'static Block = Box::leak(Box::new(Block::new(clock_slot)));
     let mut link = &FIRST;
     while let Err(taken) = link.set(block) {
@@ -330,13 +357,13 @@ fn acquire() -> &'static Block {
             .expect("a link that refused a block holds one")
             .next;
     }
-    block
+    Some(block)
 }
 
 /// Whether `block` is the one this thread holds.
 #[inline]
 fn holds(block: &Block) -> bool {
-    HELD.try_with(|held| held.0.get().is_some_and(|held| ptr::eq(held, block)))
+    HELD.try_with(|held| held.block.get().is_some_and(|held| ptr::eq(held, block)))
         .unwrap_or(false)
 }
 
@@ -399,11 +426,11 @@ pub(crate) fn push(
     payload: Payload,
     location: &'static Location<'static>,
 ) -> Result<Local, Payload> {
-    match HELD.try_with(|held| held.0.get()) {
+    match HELD.try_with(|held| held.block.get()) {
         Ok(Some(block)) => block.push(payload, location),
         Ok(None) => match HELD.try_with(acquire_for) {
-            Ok(block) => block.push(payload, location),
-            Err(_) => Err(payload),
+            Ok(Some(block)) => block.push(payload, location),
+            Ok(None) | Err(_) => Err(payload),
         },
         Err(_) => Err(payload),
     }
@@ -691,7 +718,7 @@ pub(super) fn lasts() -> impl Iterator<Item = u64> {
 #[cfg(unix)]
 pub(crate) fn own_in_flight() -> usize {
     HELD.try_with(|held| {
-        held.0
+        held.block
             .get()
             .map_or(0, |block| block.in_flight.load(Ordering::Relaxed))
     })
@@ -705,7 +732,7 @@ pub(crate) fn own_in_flight() -> usize {
 /// with the thread that had it); none of their closures is running.
 #[cfg(unix)]
 pub(super) fn after_fork_in_child(own_from: u64) {
-    let own = HELD.try_with(|held| held.0.get()).ok().flatten();
+    let own = HELD.try_with(|held| held.block.get()).ok().flatten();
     for block in blocks() {
         block
             .last

@@ -12,6 +12,9 @@
 //!   again and `main` calls `std::process::exit(0)` (as `order`), and a last handler
 //!   waits for them to stop and checks the same. Prints how many closures runs took
 //!   on stderr.
+//! - `many-threads`: 100 threads hold a guard each at the same time, more than the
+//!   guard blocks a process makes, and forget it; each then makes and drops another
+//!   guard, which runs at once. The forgotten ones run at the exit, once each.
 //! - `fork` / `fork-adopt`: guards of the parent (one kept by `main`, one forgotten
 //!   on a thread that ended) are not the child's to run; the child's own guard is;
 //!   with `fork-adopt` the child takes the parent's over, which run after its own.
@@ -32,6 +35,7 @@ fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("order") => order(),
         Some("race") => race(),
+        Some("many-threads") => many_threads(),
         #[cfg(unix)]
         Some("fork") => fork(false),
         #[cfg(unix)]
@@ -136,6 +140,27 @@ fn check(what: &str, from: usize) -> String {
     } else {
         format!("{what}: {} guards made; {}", made - from, wrong.join(", "))
     }
+}
+
+fn many_threads() {
+    const THREADS: usize = 100;
+    let all_hold_one = std::sync::Arc::new(std::sync::Barrier::new(THREADS));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|index| {
+            let all_hold_one = std::sync::Arc::clone(&all_hold_one);
+            std::thread::spawn(move || {
+                let forgotten = atexit::guard(move || say(&format!("forgotten {index}")));
+                all_hold_one.wait();
+                std::mem::forget(forgotten);
+                drop(atexit::guard(move || say(&format!("dropped {index}"))));
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    say(&format!("pending {}", atexit::pending()));
+    shared::exit_with_limits(0);
 }
 
 fn race() {
