@@ -183,8 +183,14 @@ pub(super) fn take_and_run(
 /// owns them (a handler may fork). Returns the position of the first it left.
 #[inline]
 fn run_declared_in_a_row(order: &'static ExitOrder, mut next: usize) -> usize {
+    // A guard made while this run is on goes to a shard, where `any_published` sees
+    // it: one in a guard block is seen here.
+    if registry::any_pending() {
+        return next;
+    }
     while let Some(handler) = order.get(next) {
-        if handler.is_async() || registry::any_pending() || TIMEOUT.is_set() || !statics::owned() {
+        if handler.is_async() || registry::any_published() || TIMEOUT.is_set() || !statics::owned()
+        {
             break;
         }
         next += 1;

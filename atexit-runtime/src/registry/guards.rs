@@ -420,12 +420,17 @@ impl fmt::Debug for Local {
 }
 
 /// Keeps a guard in this thread's block; gives the payload back where it cannot (the
-/// block is full, or the thread is ending and its thread-locals are gone).
+/// block is full, or the thread is ending and its thread-locals are gone), and while
+/// a run is on: its static handlers then run in a row for as long as no shard
+/// publishes a handler, one load each, with no walk of the blocks.
 #[inline]
 pub(crate) fn push(
     payload: Payload,
     location: &'static Location<'static>,
 ) -> Result<Local, Payload> {
+    if super::DRAINS.load(Ordering::Relaxed) > 0 {
+        return Err(payload);
+    }
     match HELD.try_with(|held| held.block.get()) {
         Ok(Some(block)) => block.push(payload, location),
         Ok(None) => match HELD.try_with(acquire_for) {
@@ -615,9 +620,7 @@ pub(super) fn best(owned_from: u64) -> Option<Candidate> {
 /// Whether any block may hold a pending guard: false means none does.
 #[inline]
 pub(super) fn any_listed() -> bool {
-    // Asked before each static handler that runs in a row: a program that made no
-    // guard pays one load, with the walk out of line.
-    FIRST.get().is_some() && blocks().any(|block| block.len.load(Ordering::Acquire) > 0)
+    blocks().any(|block| block.len.load(Ordering::Acquire) > 0)
 }
 
 /// The pending guards whose numbers are in `numbers`, each with its number.

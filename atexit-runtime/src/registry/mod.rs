@@ -290,11 +290,19 @@ pub(crate) fn snapshot() -> Vec<(Rank, HandlerInfo)> {
     listed
 }
 
-/// Whether any dynamic handler may be pending: false means none is, as a run that
-/// takes only static handlers asks before each.
+/// Whether any dynamic handler may be pending: false means none is.
 #[inline]
 pub(crate) fn any_pending() -> bool {
-    PUBLISHED.load(Ordering::Acquire) != 0 || guards::any_listed()
+    any_published() || guards::any_listed()
+}
+
+/// Whether a shard may hold a pending handler: what a run that takes only static
+/// handlers asks before each, having asked [`any_pending`] once before the first.
+/// While a run is on, guards are made in the shards too (see `guards::push`), so one
+/// in a guard block was made before it, or raced with its start.
+#[inline]
+pub(crate) fn any_published() -> bool {
+    PUBLISHED.load(Ordering::Acquire) != 0
 }
 
 /// The exit run's view of the registry: hands out the pending handlers in exit
@@ -414,10 +422,15 @@ impl Drain {
         }
     }
 
-    /// Whether the registry holds nothing for this run: checked under every shard's
-    /// lock, so that a registration made just before is not missed, and in every
-    /// guard block.
+    /// Whether the registry holds nothing for this run: once a shard published a
+    /// handler or a guard block holds one, checked under every shard's lock and in
+    /// every guard block.
     pub(crate) fn is_empty(&mut self) -> bool {
+        // As `take_next` asks: a registration that happened before this question
+        // published its shard's bit (under the lock, with release), or made a guard.
+        if !any_pending() {
+            return true;
+        }
         let mut empty = true;
         for index in 0..SLOTS {
             if let Some(mut shard) = self.lock(index) {
