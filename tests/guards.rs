@@ -90,6 +90,24 @@ fn guards_of_more_threads_than_the_process_makes_blocks_for_run_once_each() {
     assert_eq!(sorted(ran_at_exit), expected("forgotten"));
 }
 
+#[test]
+fn a_guard_made_by_a_handler_at_exit_runs_next() {
+    let run = run_bounded(&mut command("guard_made_at_exit"), Duration::from_secs(30));
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    run.assert_quiet();
+    assert_eq!(
+        run.lines(),
+        [
+            "static declared last",
+            "static that makes a guard",
+            "guard made by a static handler",
+            "static declared first",
+            "dynamic handler registered at exit",
+            "guard made by a dynamic handler",
+        ]
+    );
+}
+
 #[cfg(unix)] // fork is Unix-only
 fn run_fork(mode: &str) -> (Vec<String>, String, String) {
     run_guards(mode).fork_lines()
