@@ -43,7 +43,9 @@ use crate::order::{Rank, Registered};
 use crate::payload::{Kind, Payload};
 use crate::threads::{self, SLOTS};
 
-use super::shard::{describe, Ownership, Taken};
+#[cfg(unix)]
+use super::shard::Ownership;
+use super::shard::{describe, Taken};
 use super::stamp::{self, ShardStamps};
 
 /// Guards one block holds at once.
