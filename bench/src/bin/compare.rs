@@ -11,9 +11,10 @@
 //! and instructions are counted when `valgrind` is. Each program runs several times,
 //! interleaved with the others it is compared with so that a burst of load on the
 //! machine hits them all alike, and medians are reported. `--runs N` sets the number
-//! of runs of every program (the defaults keep the whole run under a minute on two
-//! cores); `--only SECTION` (dynamic, priorities, static, instructions, churn,
-//! threads, exit_thread) measures one section.
+//! of runs of every program (the defaults keep the whole run to about two minutes on
+//! two cores, half of it the two clean builds of `build`); `--only SECTION` (dynamic,
+//! priorities, static, instructions, churn, threads, exit_thread, build) measures one
+//! section.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -355,11 +356,14 @@ enum Target {
     PrioritiesAscending,
     /// 1,000,000 handlers, each a new lowest priority, against one priority.
     PrioritiesDescending,
+    /// A clean release build of a one-handler program against one with a linkme
+    /// slice (issue 20, section 1; section 7).
+    BuildTime,
 }
 
 impl Target {
     /// Every target, in the order the targets table lists them.
-    const ALL: [Target; 12] = [
+    const ALL: [Target; 13] = [
         Target::TwoThreads,
         Target::Guard,
         Target::DynamicRss,
@@ -372,6 +376,7 @@ impl Target {
         Target::DynamicWallAbort,
         Target::PrioritiesAscending,
         Target::PrioritiesDescending,
+        Target::BuildTime,
     ];
 
     /// What is measured, and against which baseline.
@@ -419,6 +424,9 @@ impl Target {
             Target::DynamicWallAbort => format!(
                 "{dynamic} dynamic handlers with `panic = \"abort\"`, wall time of the whole process, against libc `atexit`"
             ),
+            Target::BuildTime => {
+                "clean `cargo build --release` of a hello world with one `#[on_exit]` handler, wall time, against one with a one-element `linkme` slice".to_owned()
+            }
         }
     }
 
@@ -437,6 +445,7 @@ impl Target {
             Target::UnregisterFloor => "≤ 1.2x",
             Target::StaticInstructions => "≤ 3x",
             Target::GuardRss => "flat (≤ +1 MiB)",
+            Target::BuildTime => "≤ +1 s",
         }
     }
 }
@@ -1257,6 +1266,43 @@ fn exit_thread(report: &mut Report, runs: usize) {
     }
 }
 
+/// Section 7: what the crate costs a user's clean release build, against a `linkme`
+/// slice's, as `build_time` measures it (each build from an empty target directory,
+/// alternating).
+fn build(report: &mut Report, runs: usize) {
+    report.line(format!(
+        "### 7. Build: a user's clean `cargo build --release` of a hello world ({runs} alternating run(s), medians)\n"
+    ));
+    let [one_handler, linkme] = atexit_bench::build_time::measure(runs);
+    let seconds = |time: std::time::Duration| time.as_secs_f64();
+    let rows = [
+        ("one `#[atexit::on_exit]` handler", one_handler),
+        ("one-element `linkme` slice", linkme),
+    ]
+    .into_iter()
+    .map(|(program, time)| {
+        vec![
+            program.to_owned(),
+            format!("{:.2}", seconds(time.wall)),
+            format!("{:.2}", seconds(time.cpu)),
+        ]
+    })
+    .collect();
+    report.table(&["program", "wall s", "CPU s (user + system)"], rows);
+    report.line(
+        "Wall time is what the user waits; CPU time, the work of cargo and every compiler it ran, \
+         which load on the machine barely changes. On two cores a build is bound by CPU.\n",
+    );
+    let extra = seconds(one_handler.wall) - seconds(linkme.wall);
+    report.verdict(
+        Target::BuildTime,
+        format!("{:.2} s ({extra:+.2} s)", seconds(one_handler.wall)),
+        format!("{:.2} s", seconds(linkme.wall)),
+        seconds(one_handler.wall) / seconds(linkme.wall),
+        extra <= 1.0,
+    );
+}
+
 fn main() {
     let (runs, only) = options();
     build_siblings();
@@ -1266,7 +1312,7 @@ fn main() {
         "## atexit whole-process benchmarks ({} CPUs)\n",
         std::thread::available_parallelism().map_or(0, |cpus| cpus.get())
     ));
-    let sections: [(&str, Section, usize); 7] = [
+    let sections: [(&str, Section, usize); 8] = [
         ("dynamic", dynamic, 15),
         ("priorities", priorities, 7),
         ("static", statics, 41),
@@ -1274,6 +1320,7 @@ fn main() {
         ("churn", churn, 11),
         ("threads", threads, 41),
         ("exit_thread", exit_thread, 15),
+        ("build", build, 1),
     ];
     for (name, section, default_runs) in sections {
         if only.as_ref().is_some_and(|only| only != name) {
