@@ -106,8 +106,7 @@ impl Limit {
     /// once the variable was read.
     #[inline]
     pub(super) fn is_set(&self) -> bool {
-        let setting = self.setting.load(Ordering::Relaxed);
-        setting < OFF && (setting != FROM_ENV || self.duration().is_some())
+        self.in_force().is_some()
     }
 
     /// The limit in force, as [`duration`](Self::duration), in one load once the
@@ -115,7 +114,8 @@ impl Limit {
     #[inline]
     pub(super) fn in_force(&self) -> Option<Duration> {
         match self.setting.load(Ordering::Relaxed) {
-            OFF | UNSET => None,
+            // `OFF | UNSET`, the greatest values: one comparison.
+            setting if setting >= OFF => None,
             FROM_ENV => self.duration(),
             nanos => Some(Duration::from_nanos(nanos)),
         }
